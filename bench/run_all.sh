@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs every benchmark against its named peer, in one go. usage: bench/run_all.sh [BUILD_DIR]
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+build="${1:-build}"
+echo "== indicators: C vs pandas"
+"$here/run_indicators.sh" "$build"
+echo "== online store: materialize-style writes and reads on Redis"
+"$here/run_online.sh" "$build"
