@@ -29,6 +29,8 @@ int sao_cli_flag(const char *arg, const char *name);
 int sao_cli_fail(const char *cmd, int rc, const char *what);
 /* Parses a --from/--to date, printing a usage error. */
 int sao_cli_date(const char *cmd, const char *opt, const char *value, int64_t *out);
+/* Parses a date (UTC midnight), YYYY-MM-DDTHH:MM[:SS][Z] or "now" into microseconds. */
+int sao_cli_timestamp(const char *cmd, const char *what, const char *value, int64_t *out_us);
 /* Applies SAO_LOG_LEVEL / SAO_LOG_FORMAT. */
 int sao_cli_setup_logging(void);
 

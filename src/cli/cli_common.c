@@ -45,6 +45,37 @@ int sao_cli_date(const char *cmd, const char *opt, const char *value, int64_t *o
     return 0;
 }
 
+int sao_cli_timestamp(const char *cmd, const char *what, const char *value, int64_t *out_us)
+{
+    if (strcmp(value, "now") == 0) {
+        *out_us = sao_now_us();
+        return 0;
+    }
+    int64_t days;
+    size_t len = strlen(value);
+    int hh = 0, mm = 0, ss = 0;
+    const char *t = strchr(value, 'T');
+    int ok = sao_date_parse(value, len, &days) == 0;
+    if (ok && t) {
+        /* HH:MM or HH:MM:SS, then nothing or Z. */
+        char tail[8] = "";
+        int n = sscanf(t + 1, "%2d:%2d:%2d%7s", &hh, &mm, &ss, tail);
+        if (n < 2) {
+            n = sscanf(t + 1, "%2d:%2d%7s", &hh, &mm, tail);
+            ss = 0;
+        }
+        ok = n >= 2 && hh < 24 && mm < 60 && ss < 61 && hh >= 0 && mm >= 0 && ss >= 0 &&
+             (!tail[0] || strcmp(tail, "Z") == 0);
+    }
+    if (!ok) {
+        fprintf(stderr, "sao %s: %s: '%s' is not a date or YYYY-MM-DDTHH:MM:SS[Z]\n", cmd, what,
+                value);
+        return -1;
+    }
+    *out_us = days * SAO_US_PER_DAY + ((int64_t)hh * 3600 + mm * 60 + ss) * 1000000;
+    return 0;
+}
+
 int sao_cli_setup_logging(void)
 {
     sao_log_level level;

@@ -12,7 +12,7 @@ void sao_cmd_ingest_help(FILE *out)
 {
     fprintf(out,
             "usage: sao ingest TICKER... [--source yahoo|csv] [--file PATH] [--from DATE] [--to DATE]\n"
-            "                  [--drop-invalid] [--max-gap-days N]\n\n"
+            "                  [--drop-invalid] [--max-gap-days N] [--materialize [--repo DIR]]\n\n"
             "Fetches daily OHLCV bars (Yahoo Finance chart API, or a CSV file), validates them,\n"
             "merges them with what is stored (never duplicating a day), computes the technical\n"
             "indicators and writes $SAO_HOME/offline/{ohlcv_daily,technical_daily}/TICKER.parquet.\n\n"
@@ -24,7 +24,9 @@ void sao_cmd_ingest_help(FILE *out)
             "                    else SAO_DEFAULT_START)\n"
             "  --to DATE         last day (default: today)\n"
             "  --drop-invalid    drop rows failing validation instead of rejecting the batch\n"
-            "  --max-gap-days N  report gaps longer than N calendar days (default 5, crypto 3)\n\n"
+            "  --max-gap-days N  report gaps longer than N calendar days (default 5, crypto 3)\n"
+            "  --materialize     then run materialize-incremental up to now (Redis online store)\n"
+            "  --repo DIR        feature repository for --materialize (default SAO_FEATURE_REPO)\n\n"
             "Exit status: 0 when every ticker was stored, 1 when any failed, 2 on usage errors.\n");
 }
 
@@ -46,6 +48,27 @@ static void print_result(const sao_ingest_result *res)
     printf("\n");
 }
 
+/* Feast's materialize-incremental up to now over every ticker: the ones just ingested and any
+ * others whose rows were not materialized yet. */
+static int materialize_all(const char *repo_dir)
+{
+    sao_fs_repo *repo = NULL;
+    sao_online *online = NULL;
+    sao_online_config cfg;
+    sao_fs_materialize_report rep;
+    int rc = sao_fs_repo_load(&repo, repo_dir);
+    if (!rc) rc = sao_fs_online_config(&cfg, repo);
+    if (!rc) rc = sao_online_connect(&online, &cfg);
+    if (!rc) rc = sao_fs_materialize_incremental(&rep, repo, online, sao_now_us(), NULL, 0);
+    if (rc) sao_cli_fail("ingest", rc, "materialize");
+    else
+        printf("materialized %zu views: %zu entity rows written, %zu already current\n",
+               rep.views, rep.entities, rep.skipped);
+    sao_online_close(online);
+    sao_fs_repo_free(repo);
+    return rc;
+}
+
 int sao_cmd_ingest(int argc, char **argv)
 {
     sao_ingest_options opts;
@@ -55,6 +78,8 @@ int sao_cmd_ingest(int argc, char **argv)
     const char *v;
     int status = SAO_EXIT_OK;
     int explicit_source = 0;
+    int materialize = 0;
+    const char *repo_dir = NULL;
 
     for (int i = 1; i < argc; i++) {
         int r;
@@ -81,6 +106,11 @@ int sao_cmd_ingest(int argc, char **argv)
                 goto usage;
             }
             opts.max_gap_days = (int)n;
+        } else if ((r = sao_cli_option(argc, argv, &i, "repo", &v)) != 0) {
+            if (r < 0) goto usage;
+            repo_dir = v;
+        } else if (sao_cli_flag(argv[i], "materialize")) {
+            materialize = 1;
         } else if (sao_cli_flag(argv[i], "drop-invalid")) {
             opts.drop_invalid = 1;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
@@ -158,6 +188,7 @@ int sao_cmd_ingest(int argc, char **argv)
     }
     sao_progress_finish(&progress);
     if (failed) status = SAO_EXIT_FAIL;
+    if (materialize && failed < nt && materialize_all(repo_dir) != 0) status = SAO_EXIT_FAIL;
     if (nt > 1 || failed)
         printf("%zu of %zu tickers stored under %s/offline\n", nt - failed, nt,
                sao_config_get("SAO_HOME"));

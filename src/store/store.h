@@ -362,7 +362,8 @@ typedef struct sao_fs_materialize_report {
 /* Writes, for every view (or only `view_filter` when non-NULL) and every ticker in the offline
  * store (or only `tickers`), the newest row with start_us <= event time <= end_us (ties broken
  * by `created`) to the online store; window views get the last context_length values up to
- * that row. Records [start_us, end_us] in the registry after the write succeeded. */
+ * that row. Records [start_us, end_us] in the registry after the write succeeded, unless a
+ * ticker subset was given (the other tickers still need that interval). */
 int sao_fs_materialize(sao_fs_materialize_report *report, const sao_fs_repo *repo,
                        sao_online *online, int64_t start_us, int64_t end_us,
                        const char *const *tickers, size_t ticker_count, const char *view_filter);
