@@ -23,6 +23,8 @@ static const sao_command commands[] = {
      sao_cmd_materialize, sao_cmd_materialize_help},
     {"materialize-incremental", "Materialize from where each view last stopped up to END",
      sao_cmd_materialize_incremental, sao_cmd_materialize_incremental_help},
+    {"features", "Read features: online from Redis, or point-in-time from the offline store",
+     sao_cmd_features, sao_cmd_features_help},
     {"config", "Print every setting with its effective value (secrets masked)", sao_cmd_config,
      sao_cmd_config_help},
     {"version", "Print the version", cmd_version, cmd_version_help},
