@@ -1,0 +1,358 @@
+/*
+ * Tests of the recurrent models: hand-computed forward values, gradients of every parameter
+ * against central finite differences, dropout, initialization and determinism.
+ */
+#include "test.h"
+
+#include "model/model_int.h"
+
+static sao_model *make_model(sao_model_arch arch, int input_size, int hidden, int layers,
+                             int horizon, float dropout, uint64_t seed)
+{
+    sao_model_config cfg;
+    sao_model_config_init(&cfg);
+    cfg.arch = arch;
+    cfg.input_size = input_size;
+    cfg.hidden_size = hidden;
+    cfg.num_layers = layers;
+    cfg.horizon = horizon;
+    cfg.dropout = dropout;
+    cfg.seed = seed;
+    sao_model *m = NULL;
+    ASSERT_OK(sao_model_new(&m, &cfg));
+    return m;
+}
+
+static void fill_uniform(float *v, size_t count, uint64_t seed, float scale)
+{
+    sao_model__rng rng;
+    sao_model__rng_seed(&rng, seed);
+    for (size_t i = 0; i < count; i++) v[i] = (2.0f * sao_model__rng_uniform(&rng) - 1.0f) * scale;
+}
+
+/* Sets a 1-input, 1-unit, 1-layer model's parameters from the gate values listed in PyTorch's
+ * order, then the head (weight 1.5, bias -0.2). */
+static void set_tiny_weights(sao_model *m, const float *w_ih, const float *w_hh, const float *b_ih,
+                             const float *b_hh, int gates)
+{
+    size_t count;
+    const sao_model_param *p = sao_model_params(m, &count);
+    float *w = sao_model_weights(m, NULL);
+    ASSERT_EQ(count, 6);
+    for (int k = 0; k < gates; k++) {
+        w[p[0].offset + (size_t)k] = w_ih[k];
+        w[p[1].offset + (size_t)k] = w_hh[k];
+        w[p[2].offset + (size_t)k] = b_ih[k];
+        w[p[3].offset + (size_t)k] = b_hh[k];
+    }
+    w[p[4].offset] = 1.5f;
+    w[p[5].offset] = -0.2f;
+}
+
+static void test_param_names_and_shapes(void)
+{
+    sao_model *m = make_model(SAO_MODEL_LSTM, 7, 16, 2, 5, 0.0f, 1);
+    size_t count;
+    const sao_model_param *p = sao_model_params(m, &count);
+    ASSERT_EQ(count, 10);
+    ASSERT_STREQ(p[0].name, "lstm.weight_ih_l0");
+    ASSERT_EQ(p[0].shape[0], 64);
+    ASSERT_EQ(p[0].shape[1], 7);
+    ASSERT_STREQ(p[1].name, "lstm.weight_hh_l0");
+    ASSERT_EQ(p[1].shape[1], 16);
+    ASSERT_STREQ(p[2].name, "lstm.bias_ih_l0");
+    ASSERT_EQ(p[2].ndim, 1);
+    ASSERT_EQ(p[2].count, 64);
+    ASSERT_STREQ(p[3].name, "lstm.bias_hh_l0");
+    ASSERT_STREQ(p[4].name, "lstm.weight_ih_l1");
+    ASSERT_EQ(p[4].shape[1], 16);
+    ASSERT_STREQ(p[8].name, "head.weight");
+    ASSERT_EQ(p[8].shape[0], 5);
+    ASSERT_EQ(p[8].shape[1], 16);
+    ASSERT_STREQ(p[9].name, "head.bias");
+    size_t total;
+    float *w = sao_model_weights(m, &total);
+    ASSERT_EQ(total, p[9].offset + p[9].count);
+    /* PyTorch's interval: (-1/sqrt(H), 1/sqrt(H)), and actually spread over it. */
+    float lo = 1.0f, hi = -1.0f;
+    for (size_t i = 0; i < total; i++) {
+        ASSERT_TRUE(w[i] >= -0.25f && w[i] <= 0.25f);
+        if (w[i] < lo) lo = w[i];
+        if (w[i] > hi) hi = w[i];
+    }
+    ASSERT_TRUE(lo < -0.24f && hi > 0.24f);
+    sao_model_free(m);
+
+    m = make_model(SAO_MODEL_GRU, 3, 8, 1, 2, 0.0f, 1);
+    p = sao_model_params(m, &count);
+    ASSERT_EQ(count, 6);
+    ASSERT_STREQ(p[0].name, "gru.weight_ih_l0");
+    ASSERT_EQ(p[0].shape[0], 24);
+    ASSERT_STREQ(p[3].name, "gru.bias_hh_l0");
+    sao_model_free(m);
+}
+
+static void test_config_errors(void)
+{
+    sao_model_config cfg;
+    sao_model_config_init(&cfg);
+    sao_model *m = NULL;
+    ASSERT_EQ(sao_model_new(&m, &cfg), SAO_EINVAL); /* input_size left 0 */
+    ASSERT_CONTAINS(sao_error_last(), "input_size");
+    cfg.input_size = 3;
+    cfg.dropout = 1.0f;
+    ASSERT_EQ(sao_model_new(&m, &cfg), SAO_EINVAL);
+    cfg.dropout = 0.0f;
+    cfg.num_layers = 0;
+    ASSERT_EQ(sao_model_new(&m, &cfg), SAO_EINVAL);
+    ASSERT_TRUE(m == NULL);
+    sao_model_free(NULL);
+
+    sao_model_arch arch;
+    ASSERT_OK(sao_model_arch_parse("gru", &arch));
+    ASSERT_EQ(arch, SAO_MODEL_GRU);
+    ASSERT_EQ(sao_model_arch_parse("rnn", &arch), SAO_EINVAL);
+
+    m = make_model(SAO_MODEL_LSTM, 1, 1, 1, 1, 0.0f, 1);
+    float d = 1.0f, x = 0.0f, y;
+    ASSERT_EQ(sao_model_backward(m, &d), SAO_ESTATE);
+    ASSERT_EQ(sao_model_forward(m, &y, &x, 0, 1, 0), SAO_EINVAL);
+    sao_model_free(m);
+}
+
+/* Expected values from an independent double-precision evaluation of the equations (Python's
+ * math module) with the same weights and the input sequence 1.0, -0.5, 0.25. */
+static void test_lstm_hand_forward(void)
+{
+    sao_model_set_threads(1);
+    sao_model *m = make_model(SAO_MODEL_LSTM, 1, 1, 1, 1, 0.0f, 1);
+    const float w_ih[] = {0.5f, -0.3f, 0.8f, 0.2f}, w_hh[] = {0.1f, 0.4f, -0.6f, 0.3f};
+    const float b_ih[] = {0.05f, 0.1f, -0.05f, 0.0f}, b_hh[] = {0.0f, 0.2f, 0.1f, -0.1f};
+    set_tiny_weights(m, w_ih, w_hh, b_ih, b_hh, 4);
+    const float x[] = {1.0f, -0.5f, 0.25f};
+    float y;
+    ASSERT_OK(sao_model_forward(m, &y, x, 1, 3, 0));
+    ASSERT_NEAR(m->layers[0].h[2], 0.079578146492453, 1e-6);
+    ASSERT_NEAR(y, -0.08063278026132051, 1e-6);
+    sao_model_free(m);
+}
+
+static void test_gru_hand_forward(void)
+{
+    sao_model_set_threads(1);
+    sao_model *m = make_model(SAO_MODEL_GRU, 1, 1, 1, 1, 0.0f, 1);
+    const float w_ih[] = {0.5f, -0.3f, 0.8f}, w_hh[] = {0.1f, 0.4f, -0.6f};
+    const float b_ih[] = {0.05f, 0.1f, -0.05f}, b_hh[] = {0.0f, 0.2f, 0.1f};
+    set_tiny_weights(m, w_ih, w_hh, b_ih, b_hh, 3);
+    const float x[] = {1.0f, -0.5f, 0.25f};
+    float y;
+    ASSERT_OK(sao_model_forward(m, &y, x, 1, 3, 0));
+    ASSERT_NEAR(m->layers[0].h[2], 0.11015436685134572, 1e-6);
+    ASSERT_NEAR(y, -0.03476844972298143, 1e-6);
+    sao_model_free(m);
+}
+
+/* loss = sum_k loss_weight[k] * out[k], in double, so dLoss/dOut = loss_weight. The generator
+ * is restored before each pass so that a training forward draws the same dropout masks. */
+static double weighted_loss(sao_model *m, const sao_model__rng *rng, const float *x, size_t batch,
+                            size_t steps, int training, const float *loss_weight, float *out)
+{
+    m->rng = *rng;
+    ASSERT_OK(sao_model_forward(m, out, x, batch, steps, training));
+    size_t n = batch * (size_t)m->config.horizon;
+    double loss = 0.0;
+    for (size_t k = 0; k < n; k++) loss += (double)loss_weight[k] * (double)out[k];
+    return loss;
+}
+
+/* Compares every parameter's analytic gradient with (L(w+e) - L(w-e)) / 2e. In float32 with
+ * e = 1e-2 the difference quotient is good to about 1e-4 on this tiny model, so the tolerance
+ * 1e-2 relative plus 1e-4 absolute passes a correct gradient and fails any wrong term (whose
+ * error is of the order of the gradient itself). */
+static void grad_check(sao_model_arch arch, int layers, float dropout, int training)
+{
+    sao_model_set_threads(1);
+    const size_t batch = 3, steps = 5;
+    const int input_size = 3, hidden = 4, horizon = 2;
+    sao_model *m = make_model(arch, input_size, hidden, layers, horizon, dropout, 7);
+    float x[3 * 5 * 3], loss_weight[3 * 2], out[3 * 2];
+    fill_uniform(x, SAO_ARRAY_LEN(x), 11, 1.0f);
+    fill_uniform(loss_weight, SAO_ARRAY_LEN(loss_weight), 13, 1.0f);
+    /* Larger weights than the default init, so the gates leave their linear region. */
+    size_t count;
+    float *w = sao_model_weights(m, &count);
+    fill_uniform(w, count, 17, 0.6f);
+    const sao_model__rng rng = m->rng;
+
+    sao_model_zero_grad(m);
+    weighted_loss(m, &rng, x, batch, steps, training, loss_weight, out);
+    ASSERT_OK(sao_model_backward(m, loss_weight));
+    float *analytic = sao_malloc(count * sizeof(float));
+    memcpy(analytic, sao_model_grads(m, NULL), count * sizeof(float));
+
+    const float eps = 1e-2f;
+    size_t significant = 0;
+    for (size_t i = 0; i < count; i++) {
+        float saved = w[i];
+        w[i] = saved + eps;
+        double plus = weighted_loss(m, &rng, x, batch, steps, training, loss_weight, out);
+        w[i] = saved - eps;
+        double minus = weighted_loss(m, &rng, x, batch, steps, training, loss_weight, out);
+        w[i] = saved;
+        double numeric = (plus - minus) / (2.0 * (double)eps);
+        double a = analytic[i];
+        double scale = fabs(numeric) > fabs(a) ? fabs(numeric) : fabs(a);
+        if (!(fabs(numeric - a) <= 1e-2 * scale + 1e-4)) {
+            size_t np;
+            const sao_model_param *p = sao_model_params(m, &np);
+            const char *name = "?";
+            for (size_t k = 0; k < np; k++)
+                if (i >= p[k].offset && i < p[k].offset + p[k].count) name = p[k].name;
+            fprintf(stderr, "gradient of %s[%zu]: analytic %.6g, numeric %.6g\n", name, i, a,
+                    numeric);
+            ASSERT_TRUE(0);
+        }
+        if (fabs(a) > 1e-3) significant++;
+    }
+    /* The check means something only if many gradients are clearly non-zero (some are small by
+     * construction, e.g. the forget gate at step 0 where the previous cell state is zero). */
+    if (!(significant * 5 > count * 2))
+        fprintf(stderr, "significant %zu of %zu\n", significant, count);
+    ASSERT_TRUE(significant * 5 > count * 2);
+    sao_free(analytic);
+    sao_model_free(m);
+}
+
+static void test_grad_lstm_1layer(void)
+{
+    grad_check(SAO_MODEL_LSTM, 1, 0.0f, 0);
+}
+
+static void test_grad_lstm_2layers(void)
+{
+    grad_check(SAO_MODEL_LSTM, 2, 0.0f, 0);
+}
+
+static void test_grad_gru_1layer(void)
+{
+    grad_check(SAO_MODEL_GRU, 1, 0.0f, 0);
+}
+
+static void test_grad_gru_2layers(void)
+{
+    grad_check(SAO_MODEL_GRU, 2, 0.0f, 0);
+}
+
+/* Three layers with dropout masks in training mode: the masks must enter the backward pass. */
+static void test_grad_dropout(void)
+{
+    grad_check(SAO_MODEL_LSTM, 3, 0.3f, 1);
+    grad_check(SAO_MODEL_GRU, 3, 0.3f, 1);
+}
+
+static void test_backward_accumulates(void)
+{
+    sao_model_set_threads(1);
+    sao_model *m = make_model(SAO_MODEL_GRU, 2, 3, 2, 2, 0.0f, 5);
+    float x[2 * 4 * 2], d[2 * 2], out[2 * 2];
+    fill_uniform(x, SAO_ARRAY_LEN(x), 1, 1.0f);
+    fill_uniform(d, SAO_ARRAY_LEN(d), 2, 1.0f);
+    size_t count;
+    ASSERT_OK(sao_model_forward(m, out, x, 2, 4, 0));
+    ASSERT_OK(sao_model_backward(m, d));
+    float *g = sao_model_grads(m, &count);
+    float *first = sao_malloc(count * sizeof(float));
+    memcpy(first, g, count * sizeof(float));
+    ASSERT_OK(sao_model_backward(m, d));
+    for (size_t i = 0; i < count; i++) ASSERT_NEAR(g[i], 2.0f * first[i], 1e-6);
+    sao_model_zero_grad(m);
+    for (size_t i = 0; i < count; i++) ASSERT_TRUE(g[i] == 0.0f);
+    sao_free(first);
+    sao_model_free(m);
+}
+
+static void test_dropout_masks(void)
+{
+    sao_model_set_threads(1);
+    /* Evaluation ignores dropout; training draws masks that change the output. */
+    sao_model *m = make_model(SAO_MODEL_LSTM, 2, 8, 2, 1, 0.5f, 3);
+    float x[4 * 6 * 2], a[4], b[4], c[4];
+    fill_uniform(x, SAO_ARRAY_LEN(x), 5, 1.0f);
+    ASSERT_OK(sao_model_forward(m, a, x, 4, 6, 0));
+    ASSERT_OK(sao_model_forward(m, b, x, 4, 6, 0));
+    ASSERT_TRUE(memcmp(a, b, sizeof(a)) == 0);
+    ASSERT_OK(sao_model_forward(m, c, x, 4, 6, 1));
+    ASSERT_TRUE(memcmp(a, c, sizeof(a)) != 0);
+    /* Inverted dropout: kept units are scaled by 1/(1-p), about half are dropped. */
+    size_t zero = 0, n = 4 * 6 * 8;
+    for (size_t i = 0; i < n; i++) {
+        float v = m->layers[0].mask[i];
+        ASSERT_TRUE(v == 0.0f || v == 2.0f);
+        zero += v == 0.0f;
+    }
+    ASSERT_TRUE(zero > n / 3 && zero < 2 * n / 3);
+    sao_model_free(m);
+}
+
+static void test_determinism(void)
+{
+    sao_model_set_threads(2);
+    for (int arch = 0; arch < 2; arch++) {
+        sao_model *m1 = make_model((sao_model_arch)arch, 4, 16, 2, 3, 0.2f, 99);
+        sao_model *m2 = make_model((sao_model_arch)arch, 4, 16, 2, 3, 0.2f, 99);
+        sao_model *m3 = make_model((sao_model_arch)arch, 4, 16, 2, 3, 0.2f, 100);
+        size_t count;
+        float *w1 = sao_model_weights(m1, &count);
+        ASSERT_TRUE(memcmp(w1, sao_model_weights(m2, NULL), count * sizeof(float)) == 0);
+        ASSERT_TRUE(memcmp(w1, sao_model_weights(m3, NULL), count * sizeof(float)) != 0);
+
+        float x[8 * 10 * 4], d[8 * 3], y1[8 * 3], y2[8 * 3];
+        fill_uniform(x, SAO_ARRAY_LEN(x), 21, 1.0f);
+        fill_uniform(d, SAO_ARRAY_LEN(d), 22, 1.0f);
+        for (int training = 0; training < 2; training++) {
+            ASSERT_OK(sao_model_forward(m1, y1, x, 8, 10, training));
+            ASSERT_OK(sao_model_forward(m2, y2, x, 8, 10, training));
+            ASSERT_TRUE(memcmp(y1, y2, sizeof(y1)) == 0);
+            ASSERT_OK(sao_model_backward(m1, d));
+            ASSERT_OK(sao_model_backward(m2, d));
+            ASSERT_TRUE(memcmp(sao_model_grads(m1, NULL), sao_model_grads(m2, NULL),
+                               count * sizeof(float)) == 0);
+        }
+        sao_model_free(m1);
+        sao_model_free(m2);
+        sao_model_free(m3);
+    }
+    sao_model_set_threads(1);
+}
+
+/* Each sample's output depends on that sample only, whatever the batch around it, and a larger
+ * batch after a smaller one (cache growth) works. */
+static void test_batch_independence(void)
+{
+    sao_model_set_threads(1);
+    sao_model *m = make_model(SAO_MODEL_GRU, 3, 5, 2, 2, 0.0f, 8);
+    float x[5 * 7 * 3], all[5 * 2], one[2];
+    fill_uniform(x, SAO_ARRAY_LEN(x), 31, 1.0f);
+    ASSERT_OK(sao_model_forward(m, one, x + 2 * 7 * 3, 1, 7, 0));
+    ASSERT_OK(sao_model_forward(m, all, x, 5, 7, 0));
+    ASSERT_NEAR(all[2 * 2], one[0], 1e-6);
+    ASSERT_NEAR(all[2 * 2 + 1], one[1], 1e-6);
+    sao_model_free(m);
+}
+
+static void test_mse(void)
+{
+    const float pred[] = {1.0f, 2.0f, 4.0f}, target[] = {1.0f, 0.0f, 5.0f};
+    float d[3];
+    ASSERT_NEAR(sao_model_mse(d, pred, target, 3), 5.0 / 3.0, 1e-12);
+    ASSERT_NEAR(d[0], 0.0, 1e-7);
+    ASSERT_NEAR(d[1], 4.0 / 3.0, 1e-6);
+    ASSERT_NEAR(d[2], -2.0 / 3.0, 1e-6);
+}
+
+SAO_TEST_MAIN(TEST(test_param_names_and_shapes), TEST(test_config_errors),
+              TEST(test_lstm_hand_forward), TEST(test_gru_hand_forward),
+              TEST(test_grad_lstm_1layer), TEST(test_grad_lstm_2layers), TEST(test_grad_gru_1layer),
+              TEST(test_grad_gru_2layers), TEST(test_grad_dropout), TEST(test_backward_accumulates),
+              TEST(test_dropout_masks), TEST(test_determinism), TEST(test_batch_independence),
+              TEST(test_mse))
