@@ -295,7 +295,7 @@ int sao_file_commit(const char *tmp_path, const char *path)
 int sao_file_write_atomic(const char *path, const void *data, size_t len)
 {
     char tmp[4096];
-    int fd;
+    int fd = -1;
     int rc = sao_file_temp_for(tmp, sizeof(tmp), path, &fd);
     if (rc) return rc;
     const char *p = data;
