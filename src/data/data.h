@@ -1,6 +1,7 @@
 /*
  * data: tickers and their calendars, the bar series type, the Yahoo Finance chart client, the
- * CSV importer, validation, and ingestion into the offline store.
+ * CSV importer, validation, ingestion into the offline store, and the preparation of model
+ * windows (splits, scaling, targets).
  */
 #ifndef SAO_DATA_H
 #define SAO_DATA_H
@@ -194,5 +195,124 @@ int sao_validate_bars(sao_bars *bars, sao_validation_report *report, int drop_in
                       int max_gap_days);
 /* Prints a short human summary (counts and the first `max_lines` issues). */
 void sao_validation_report_print(const sao_validation_report *report, FILE *out, size_t max_lines);
+
+/* ---- preparation (preparation.c): windows, chronological splits, scaling, targets ----
+ *
+ * Input: `rows` time-ordered rows of `features` model inputs, column-major (feature f of row r
+ * at inputs[f * rows + r]), and the close of every row. Leading rows where any input is not
+ * finite (indicator warm-up) are dropped first; `first_row` is the first row kept, and n =
+ * rows - first_row rows remain.
+ *
+ * A window starting at row s has inputs rows s .. s+C-1 (C = context_length) and targets the
+ * closes of rows s+C .. s+C+H-1 (H = horizon), relative to the window's last close, close[s+C-1].
+ * A window whose inputs hold a non-finite value, or whose last close or target closes are not
+ * finite and positive, is left out.
+ *
+ * Splits cut the kept rows, not the windows. With R1 = first_row + floor(n * train_fraction)
+ * and R2 = first_row + floor(n * (train_fraction + val_fraction)):
+ *
+ *   train: input rows [first_row, R1)   gap [R1, R1+H)   val: input rows [R1+H, R2)
+ *   gap [R2, R2+H)   test: input rows [R2+H, rows-H)      (the last H rows: test targets only)
+ *
+ * A window belongs to the split whose input rows contain all of its inputs: s >= begin and
+ * s+C <= end. Its targets then fall in the gap after the split (or in the last H rows for
+ * test), never among the next split's rows: every train target row is < R1+H, the first row of
+ * any validation input, and likewise for validation and test. Every row is an input of at most
+ * one split; the scaler sees only train input rows [first_row, R1).
+ */
+typedef enum sao_prep_split_id {
+    SAO_PREP_TRAIN = 0,
+    SAO_PREP_VAL = 1,
+    SAO_PREP_TEST = 2
+} sao_prep_split_id;
+
+typedef enum sao_prep_scaler_kind {
+    SAO_PREP_SCALER_STANDARD = 0, /* (x - mean) / std, population std as scikit-learn's */
+    SAO_PREP_SCALER_MINMAX = 1    /* (x - min) / (max - min): training rows land in [0, 1] */
+} sao_prep_scaler_kind;
+
+/* Targets. RETURN (the default): close[s+C+k] / close[s+C-1] - 1. Returns are scale-free, so
+ * one model (or a parent and its children) serves tickers at any price level, and a series that
+ * trends out of its training range does not push targets outside what the model has seen; an
+ * output of zero is exactly the persistence forecast, so the model learns a correction to the
+ * baseline it must beat. PRICE: the close itself, scaled with the training rows' close
+ * statistics (the scaler's kind). */
+typedef enum sao_prep_target_kind {
+    SAO_PREP_TARGET_RETURN = 0,
+    SAO_PREP_TARGET_PRICE = 1
+} sao_prep_target_kind;
+
+typedef struct sao_prep_config {
+    int context_length;    /* 60 */
+    int horizon;           /* 5 */
+    double train_fraction; /* 0.70 */
+    double val_fraction;   /* 0.15; test takes the rest */
+    sao_prep_scaler_kind scaler;
+    sao_prep_target_kind target;
+    /* Explicit row bounds instead of the fractions (a walk-forward fold): R1 = train_end,
+     * R2 = val_end, test input rows [R2+H, test_end). 0 (the default): from the fractions.
+     * When set they need first_row < R1, R1 + H < R2, R2 + H < test_end, test_end + H <= rows. */
+    size_t train_end, val_end, test_end;
+} sao_prep_config;
+
+/* Per-feature parameters: scaled = (x - center) / scale. Standard: center mean, scale std;
+ * min-max: center min, scale max - min. A constant feature gets scale 1. */
+typedef struct sao_prep_scaler {
+    sao_prep_scaler_kind kind;
+    size_t features;
+    double *center;
+    double *scale;
+} sao_prep_scaler;
+
+typedef struct sao_prep_split {
+    size_t begin, end; /* input rows [begin, end) */
+    size_t *start;     /* first row of each window, ascending */
+    size_t count;
+} sao_prep_split;
+
+typedef struct sao_prep_data {
+    sao_prep_config config;
+    size_t rows, features;
+    size_t first_row; /* rows before it had a non-finite input and were dropped */
+    sao_prep_split split[3];
+    sao_prep_scaler scaler;   /* fitted on train input rows only */
+    double target_center;     /* PRICE targets: (close - center) / scale; RETURN: 0 and 1 */
+    double target_scale;
+    double train_mean_return; /* mean daily simple return of closes in train input rows */
+    float *scaled;            /* [rows][features], row-major; non-finite inputs stay NaN */
+    double *close;            /* copy of the closes */
+} sao_prep_data;
+
+void sao_prep_config_init(sao_prep_config *cfg);
+const char *sao_prep_split_name(sao_prep_split_id split);
+
+/* Fits a scaler on rows [row_begin, row_end) of a column-major [rows x features] matrix,
+ * ignoring non-finite values. SAO_ENODATA when a feature has no finite value there. */
+int sao_prep_scaler_fit(sao_prep_scaler *out, sao_prep_scaler_kind kind, const double *inputs,
+                        size_t rows, size_t features, size_t row_begin, size_t row_end);
+void sao_prep_scaler_dispose(sao_prep_scaler *scaler);
+double sao_prep_scaler_apply(const sao_prep_scaler *scaler, size_t feature, double value);
+double sao_prep_scaler_inverse(const sao_prep_scaler *scaler, size_t feature, double value);
+
+/* Drops the warm-up rows, splits, fits the scaler on train and scales every row. The arrays are
+ * copied. SAO_EINVAL for a configuration out of range (context or horizon < 1, fractions not
+ * positive or summing to 1 or more); SAO_ENODATA when a split would hold no window (the message
+ * says which and how many rows it would need). */
+int sao_prep_new(sao_prep_data **out, const double *inputs, const double *close, size_t rows,
+                 size_t features, const sao_prep_config *cfg);
+void sao_prep_free(sao_prep_data *data);
+
+/* The windows of one split as float arrays for the model: *inputs [count, C, features]
+ * (batch-major) and *targets [count, H], both owned by the caller (sao_free). */
+int sao_prep_windows(float **inputs, float **targets, size_t *count, const sao_prep_data *data,
+                     sao_prep_split_id split);
+/* The target of horizon step k of the window starting at row `start`, in model units. */
+double sao_prep_target(const sao_prep_data *data, size_t start, int step);
+/* Model outputs (`horizon` values) of the window starting at `start` back to prices. */
+void sao_prep_to_prices(double *prices, const sao_prep_data *data, size_t start,
+                        const float *outputs);
+/* The last close of the window starting at `start` and its `horizon` actual future closes. */
+void sao_prep_window_prices(double *last_close, double *actual, const sao_prep_data *data,
+                            size_t start);
 
 #endif

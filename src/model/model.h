@@ -1,12 +1,14 @@
 /*
  * model: recurrent forecasters (LSTM, GRU) with a linear head, forward and backward over
- * OpenBLAS, the Adam optimizer, and safetensors files that PyTorch reads and writes.
+ * OpenBLAS, the Adam optimizer and the training loop, evaluation against baselines, and
+ * safetensors files that PyTorch reads and writes.
  */
 #ifndef SAO_MODEL_H
 #define SAO_MODEL_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/core.h"
 
@@ -126,6 +128,167 @@ void sao_model_adam_set_learning_rate(sao_model_adam *opt, float learning_rate);
  * model's parameter count differs from the optimizer's; SAO_ERANGE when the gradient is not
  * finite (the weights are then left unchanged). */
 int sao_model_adam_step(sao_model_adam *opt, sao_model *model, double *grad_norm);
+
+/* Huber loss with threshold `delta` (torch.nn.HuberLoss, mean reduction): per value
+ * 0.5 e^2 when |e| <= delta, delta (|e| - 0.5 delta) otherwise, e = pred - target; `d_pred`
+ * (when non-NULL) receives its gradient, e / count or delta sign(e) / count. */
+double sao_model_huber(float *d_pred, const float *pred, const float *target, size_t count,
+                       double delta);
+
+/* ---------------------------------------------------------------------------------------------
+ * The training loop (training.c): mini-batches shuffled within the training windows only,
+ * Adam, MSE or Huber loss, the learning rate reduced on a validation plateau, and early stopping
+ * that restores the weights of the best validation epoch. For a given model seed, shuffle seed
+ * and OpenBLAS thread count the run is bit-identical.
+ */
+typedef enum sao_model_loss { SAO_MODEL_LOSS_MSE = 0, SAO_MODEL_LOSS_HUBER = 1 } sao_model_loss;
+
+/* Windows for the model: inputs [count, context_length, input_size] and targets [count,
+ * horizon], batch-major, borrowed. */
+typedef struct sao_model_windows {
+    const float *inputs;
+    const float *targets;
+    size_t count;
+    size_t context_length;
+} sao_model_windows;
+
+/* One epoch of the history. */
+typedef struct sao_model_epoch {
+    int epoch;            /* 1-based */
+    double train_loss;    /* mean over the epoch's training windows (dropout on) */
+    double val_loss;      /* over every validation window (dropout off) */
+    double learning_rate; /* the rate the epoch trained with */
+    double seconds;       /* wall time of the epoch, validation included */
+    int improved;         /* the best validation loss so far */
+} sao_model_epoch;
+
+/* Called after each epoch; returning non-zero stops training (the best weights are restored
+ * all the same). */
+typedef int (*sao_model_epoch_fn)(const sao_model_epoch *epoch, void *userdata);
+
+typedef struct sao_model_train_config {
+    sao_model_adam_config adam; /* sao_model_adam_config_init's defaults */
+    int epochs;                 /* 50 */
+    size_t batch_size;          /* 32 */
+    sao_model_loss loss;        /* MSE */
+    double huber_delta;         /* 1.0, in target units: daily returns are ~0.01, so with
+                                   return targets pick ~0.01 (at 1.0 Huber is MSE / 2) */
+    uint64_t seed;              /* 42: the order of the training windows each epoch */
+    double plateau_factor;      /* 0.5: lr *= factor after `plateau_patience` epochs ... */
+    int plateau_patience;       /* 5: ... without a better validation loss; 0 disables */
+    double min_learning_rate;   /* 1e-6: the plateau never goes below */
+    int early_stopping;         /* 10: stop after this many epochs without improvement; 0 off */
+    double min_delta;           /* 0: an improvement must lower the best loss by more than this */
+    int progress;               /* 0: quiet; 1: sao_progress bar (terminal) or log lines */
+    sao_model_epoch_fn on_epoch; /* optional */
+    void *userdata;
+} sao_model_train_config;
+
+typedef struct sao_model_history {
+    sao_model_epoch *epochs; /* one per epoch run */
+    size_t count;
+    int best_epoch;       /* 1-based epoch whose weights the model holds at the end */
+    double best_val_loss;
+    int stopped_early;    /* early stopping (or the callback) ended training */
+} sao_model_history;
+
+void sao_model_train_config_init(sao_model_train_config *cfg);
+void sao_model_history_dispose(sao_model_history *history);
+
+/* Trains `model` on `train`, monitoring `val`; the model ends with the weights of the epoch
+ * with the lowest validation loss. `history` (may be NULL) is filled on success; dispose it.
+ * SAO_EINVAL for an empty split, mismatched context lengths or a configuration out of range;
+ * SAO_ERANGE when the loss or gradient stops being finite (the best weights so far are
+ * restored); errors of forward/backward otherwise. */
+int sao_model_train(sao_model *model, sao_model_history *history, const sao_model_windows *train,
+                    const sao_model_windows *val, const sao_model_train_config *cfg);
+/* Runs the model over every window, `batch_size` at a time, dropout off; `out` [count,
+ * horizon]. */
+int sao_model_predict(sao_model *model, float *out, const sao_model_windows *windows,
+                      size_t batch_size);
+/* The mean loss over every window (dropout off). */
+int sao_model_loss_of(double *loss, sao_model *model, const sao_model_windows *windows,
+                      sao_model_loss kind, double huber_delta, size_t batch_size);
+
+/* ---------------------------------------------------------------------------------------------
+ * Evaluation (evaluation.c), in price units, against two baselines a forecaster must beat:
+ *
+ *   persistence: every future close is the window's last close;
+ *   drift:       the last close compounded by the training split's mean daily return,
+ *                last * (1 + mean)^(k + 1) at horizon step k (0-based).
+ *
+ * For each of the three and each horizon step (and over all steps): MAE, RMSE, MAPE (percent of
+ * the actual close) and directional accuracy, the share of forecasts whose change from the last
+ * close has the sign of the actual change, among the forecasts that call a direction (a
+ * predicted change of exactly zero calls none, and an actual change of zero fails every call).
+ * Persistence never calls a direction, so its directional accuracy is NaN: there is nothing to
+ * score, and a 0 or a 50% would both mislead.
+ */
+typedef struct sao_eval_metrics {
+    double mae, rmse, mape, directional;     /* over every window and step */
+    double *step_mae, *step_rmse, *step_mape; /* [horizon] */
+    double *step_directional;                /* [horizon] */
+} sao_eval_metrics;
+
+typedef struct sao_eval_result {
+    size_t windows;
+    int horizon;
+    double drift_return; /* the mean daily return the drift baseline compounds */
+    sao_eval_metrics model, persistence, drift;
+    /* model.mae < persistence.mae. Reported whichever way it falls: a model that loses to
+     * "tomorrow = today" is the common case in this domain, and the caller must say so. */
+    int beats_persistence;
+    double mae_ratio; /* model.mae / persistence.mae (inf when persistence is exact) */
+} sao_eval_result;
+
+/* Scores `predicted` against `actual` (both [windows, horizon] prices, window-major) for
+ * windows whose last close is `last_close[w]`. Every value must be finite and every close
+ * positive (SAO_EINVAL otherwise, naming the window). *out is owned by the caller. */
+int sao_eval_run(sao_eval_result **out, const double *last_close, const double *actual,
+                 const double *predicted, size_t windows, int horizon, double drift_return);
+void sao_eval_result_free(sao_eval_result *result);
+
+struct sao_prep_data;
+struct sao_prep_config;
+/* Predicts every window of the prepared data's TEST split (and only it), turns the outputs back
+ * into prices and scores them with sao_eval_run, the drift baseline taking the training split's
+ * mean daily return. SAO_EINVAL when the model's input size or horizon differs from the data's. */
+int sao_eval_test_split(sao_eval_result **out, sao_model *model,
+                        const struct sao_prep_data *data, size_t batch_size);
+
+/* Walk-forward backtest: `folds` consecutive blocks of `block` windows tile the end of the
+ * series (the last block's last target is the last row). For each block, a fresh model (same
+ * config and seed) is trained on every row before it: the history up to the block's first
+ * window less a gap of `horizon` rows, divided between training and validation in the ratio of
+ * prep->train_fraction to prep->val_fraction, with its own scaler; it then predicts the block.
+ * Each fold's drift baseline uses that fold's training mean return. */
+typedef struct sao_eval_fold {
+    size_t train_end, val_end; /* the fold's R1 and R2 (see data.h's preparation) */
+    size_t test_begin;         /* first row of the block's first window */
+    size_t windows;            /* scored windows (a window with NaN is left out) */
+    int best_epoch;
+    double best_val_loss;
+    double train_mean_return;
+    double mae, persistence_mae;
+} sao_eval_fold;
+
+typedef struct sao_eval_walk {
+    sao_eval_result *pooled; /* every fold's windows scored together; drift_return: the mean */
+    sao_eval_fold *folds;
+    int fold_count;
+} sao_eval_walk;
+
+/* `inputs` column-major [rows x features] and `close` as sao_prep_new takes them; the prep
+ * config's fractions and explicit bounds are replaced per fold. SAO_EINVAL when the blocks do
+ * not fit the rows; errors of preparation and training otherwise, wrapped with the fold. */
+int sao_eval_walk_forward(sao_eval_walk **out, const double *inputs, const double *close,
+                          size_t rows, size_t features, const struct sao_prep_config *prep,
+                          const sao_model_config *model, const sao_model_train_config *train,
+                          int folds, size_t block);
+void sao_eval_walk_free(sao_eval_walk *walk);
+
+/* Writes the table (one row per forecaster and step) and the verdict against persistence. */
+void sao_eval_result_print(const sao_eval_result *result, FILE *out);
 
 /* ---------------------------------------------------------------------------------------------
  * Saving (saving.c): the safetensors format. An 8-byte little-endian header length, a JSON
