@@ -50,5 +50,9 @@ int sao_cmd_features(int argc, char **argv);
 void sao_cmd_features_help(FILE *out);
 int sao_cmd_demo(int argc, char **argv);
 void sao_cmd_demo_help(FILE *out);
+int sao_cmd_train(int argc, char **argv);
+void sao_cmd_train_help(FILE *out);
+int sao_cmd_evaluate(int argc, char **argv);
+void sao_cmd_evaluate_help(FILE *out);
 
 #endif

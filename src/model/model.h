@@ -182,6 +182,11 @@ typedef struct sao_model_train_config {
     int progress;               /* 0: quiet; 1: sao_progress bar (terminal) or log lines */
     sao_model_epoch_fn on_epoch; /* optional */
     void *userdata;
+    /* 0: every parameter trains. Otherwise the weights before this flat index (see
+     * sao_model_params' offsets) are frozen: their gradients are dropped before clipping and
+     * their values never change, weight decay included. Parameters come in state_dict order, so
+     * the head's first offset freezes every recurrent layer and trains the head only. */
+    size_t train_from;
 } sao_model_train_config;
 
 typedef struct sao_model_history {
@@ -308,5 +313,94 @@ int sao_model_from_safetensors(sao_model **out, const void *data, size_t len);
 int sao_model_save(const sao_model *model, const char *path);
 /* Reads a model from `path` (at most 2 GiB). */
 int sao_model_load(sao_model **out, const char *path);
+
+/* ---------------------------------------------------------------------------------------------
+ * The registry (registry.c): versioned models per ticker under $SAO_HOME/models/<TICKER>/:
+ *
+ *   v<N>/model.safetensors   the weights (saving.c)
+ *   v<N>/model.json          the model card below
+ *   registry.json            {"ticker", "serving": N or null, "versions": [{"version", "created",
+ *                            "val_loss", "test_mae", "mae_ratio", "parent"}, ...]}
+ *
+ * A new version's folder is written first (each file atomically), the registry last, so a crash
+ * leaves at worst an unlisted folder that the next save skips past.
+ */
+#define SAO_CARD_QUANTILES 21 /* 0%, 5%, ..., 100% of the training rows */
+#define SAO_CARD_NAME_MAX 48
+
+/* One model input: how it is computed, how it was scaled, and its distribution over the
+ * training rows (before scaling), the reference a drift monitor compares live values against. */
+typedef struct sao_card_input {
+    char name[SAO_CARD_NAME_MAX];    /* "log_return_1d" */
+    char source[SAO_CARD_NAME_MAX];  /* the offline view its columns come from */
+    char formula[128];               /* "ln(close[t] / close[t-1])" */
+    double scaler_center, scaler_scale;
+    double mean, std;
+    double quantiles[SAO_CARD_QUANTILES];
+} sao_card_input;
+
+typedef enum sao_promote_policy {
+    SAO_PROMOTE_ALWAYS = 0,
+    SAO_PROMOTE_IF_BETTER = 1, /* validation loss not worse than the serving version's */
+    SAO_PROMOTE_NEVER = 2
+} sao_promote_policy;
+
+typedef struct sao_model_card {
+    char ticker[32];
+    int version;                /* set by sao_registry_save */
+    int64_t created_us;
+    sao_model_config model;     /* architecture, sizes, dropout, seed */
+    int context_length;
+    char target[16];            /* "return" or "price" */
+    char scaler[16];            /* "standard" or "minmax" */
+    sao_card_input *inputs;     /* [model.input_size], owned */
+    int64_t first_day, last_day;     /* the rows the data covered */
+    int64_t split_first[3], split_last[3]; /* input-row dates of train, val, test */
+    double train_fraction, val_fraction;
+    sao_eval_result *eval;      /* test-split metrics (owned, may be NULL) */
+    double best_val_loss;
+    int epochs_run, best_epoch;
+    double *train_loss, *val_loss; /* [epochs_run], owned (may be NULL) */
+    double learning_rate;
+    size_t batch_size;
+    uint64_t shuffle_seed;
+    int threads;
+    double train_seconds;
+    char parent_ticker[32];     /* "" when trained from scratch */
+    int parent_version;
+    char transfer[16];          /* "freeze", "finetune" or "" */
+} sao_model_card;
+
+void sao_model_card_init(sao_model_card *card);
+void sao_model_card_dispose(sao_model_card *card);
+/* The card as model.json text (*out: sao_free). */
+int sao_model_card_to_json(char **out, const sao_model_card *card);
+/* Parses model.json text into `card` (initialized by the caller; disposed on error).
+ * SAO_EPARSE for text that is not JSON, SAO_ECORRUPT naming the first missing or ill-typed
+ * field. */
+int sao_model_card_from_json(sao_model_card *card, const char *text, size_t len);
+
+const char *sao_promote_policy_name(sao_promote_policy policy);
+/* "always", "if-better", "never"; SAO_EINVAL otherwise. */
+int sao_promote_policy_parse(const char *name, sao_promote_policy *out);
+
+/* $SAO_HOME/models/<TICKER>[/v<N>] (version 0: the ticker's folder). */
+int sao_registry_path(char *buf, size_t size, const char *ticker, int version);
+/* Saves `model` as the ticker's next version (card->ticker names it; card->version and
+ * created_us are set here), then updates registry.json: the new version serves when the policy
+ * says so (if-better: its best_val_loss is not above the serving version's; with no serving
+ * version it serves under always and if-better). *version gets the number, *serving whether it
+ * serves. SAO_EINVAL when the card does not describe the model. */
+int sao_registry_save(int *version, int *serving, const sao_model *model, sao_model_card *card,
+                      sao_promote_policy policy);
+/* The serving version (0 when none) and every stored version (ascending; *versions: sao_free).
+ * SAO_ENOENT when the ticker has no registry. */
+int sao_registry_versions(int **versions, size_t *count, int *serving, const char *ticker);
+/* Reads version `version` (0: the serving one) of a ticker's card. SAO_ENOENT when there is no
+ * such version (or none serves); SAO_ECORRUPT / SAO_EPARSE for a damaged model.json. */
+int sao_registry_read_card(sao_model_card *card, const char *ticker, int version);
+/* Reads a version's card and weights and checks they agree (architecture, sizes, inputs):
+ * a mismatch is SAO_ECORRUPT saying which field. *model and *card belong to the caller. */
+int sao_registry_load(sao_model **model, sao_model_card *card, const char *ticker, int version);
 
 #endif

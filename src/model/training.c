@@ -228,6 +228,11 @@ int sao_model_train(sao_model *model, sao_model_history *history, const sao_mode
     if (train->context_length != val->context_length)
         return sao_error_set(SAO_EINVAL, "training: context length %zu, validation %zu",
                              train->context_length, val->context_length);
+    size_t weight_total;
+    sao_model_weights(model, &weight_total);
+    if (cfg->train_from >= weight_total)
+        return sao_error_set(SAO_EINVAL, "training: train_from %zu leaves none of %zu weights",
+                             cfg->train_from, weight_total);
 
     const sao_model_config *mc = sao_model_get_config(model);
     const size_t horizon = (size_t)mc->horizon;
@@ -246,6 +251,9 @@ int sao_model_train(sao_model *model, sao_model_history *history, const sao_mode
     float *pred = sao_malloc(batch * horizon * sizeof(float));
     float *d_pred = sao_malloc(batch * horizon * sizeof(float));
     float *best = sao_malloc(weight_count * sizeof(float));
+    /* The frozen weights as they came in, put back after every step. */
+    float *frozen = cfg->train_from ? sao_malloc(cfg->train_from * sizeof(float)) : NULL;
+    float *grads = sao_model_grads(model, NULL);
     int have_best = 0;
     double best_loss = INFINITY;
     int since_best = 0, since_reduce = 0;
@@ -256,6 +264,7 @@ int sao_model_train(sao_model *model, sao_model_history *history, const sao_mode
 
     rc = sao_model_adam_new(&opt, weight_count, &cfg->adam);
     if (rc) goto done;
+    if (frozen) memcpy(frozen, weights, cfg->train_from * sizeof(float));
     sao_model__rng_seed(&rng, cfg->seed);
     for (size_t i = 0; i < train->count; i++) order[i] = i;
     snprintf(label, sizeof(label), "training");
@@ -288,11 +297,13 @@ int sao_model_train(sao_model *model, sao_model_history *history, const sao_mode
             loss_sum += loss * (double)n;
             rc = sao_model_backward(model, d_pred);
             if (rc) goto done;
+            if (frozen) memset(grads, 0, cfg->train_from * sizeof(float));
             rc = sao_model_adam_step(opt, model, NULL);
             if (rc) {
                 sao_error_wrap(rc, "epoch %d, batch %zu: ", epoch, b + 1);
                 goto done;
             }
+            if (frozen) memcpy(weights, frozen, cfg->train_from * sizeof(float));
             if (cfg->progress) {
                 /* The bar's label carries the epoch and the running loss (it shows 16 chars). */
                 snprintf(label, sizeof(label), "ep %d %.3g", epoch, loss_sum / (double)(first + n));
@@ -370,5 +381,6 @@ done:
     sao_free(pred);
     sao_free(d_pred);
     sao_free(best);
+    sao_free(frozen);
     return rc;
 }

@@ -1,11 +1,13 @@
 /*
  * pipelines: end-to-end jobs built from the lower modules. Ingestion: fetch or import bars,
- * validate, merge with what is stored, compute indicators, write the offline store.
+ * validate, merge with what is stored, compute indicators, write the offline store. Training:
+ * stored bars and indicators to stationary model inputs, train, evaluate, register a version.
  */
 #ifndef SAO_PIPELINES_H
 #define SAO_PIPELINES_H
 
 #include "data/data.h"
+#include "model/model.h"
 #include "store/store.h"
 
 typedef enum sao_ingest_source {
@@ -51,5 +53,59 @@ int sao_ingest_ticker(sao_ingest_result *res, const char *ticker, const sao_inge
  * rows keep their `created` time, new and changed rows get `now_us`). Result sorted by day. */
 void sao_ingest_merge(sao_bars *out, const sao_bars *stored, const sao_bars *incoming,
                       int64_t now_us, size_t *new_rows, size_t *updated_rows);
+
+/* ---------------------------------------------------------------------------------------------
+ * Training (training_pipeline.c). The model's inputs are stationary transforms of the stored
+ * columns, never raw price levels: a price series leaves its training range in the later test
+ * split, where a model fed levels extrapolates badly (on ^GSPC it scored about 2x worse than
+ * persistence), while returns, ratios and bounded oscillators keep one distribution. The default
+ * inputs, each recorded in model.json with its formula and source view:
+ *
+ *   log_return_1d        ln(close[t] / close[t-1])                    technical_daily
+ *   log_volume_change    ln((volume[t] + 1) / (volume[t-1] + 1))      ohlcv_daily
+ *   rsi_14_scaled        rsi_14 / 100                                 technical_daily
+ *   macd_hist_rel        macd_hist / close                            technical_daily
+ *   bb_pct_b             bb_pct_b                                     technical_daily
+ *   volatility_20        volatility_20                                technical_daily
+ *   atr_14_rel           atr_14 / close                               technical_daily
+ */
+typedef enum sao_transfer_mode {
+    SAO_TRANSFER_FREEZE = 0,  /* recurrent layers frozen, the head trains */
+    SAO_TRANSFER_FINETUNE = 1 /* everything trains at a tenth of the learning rate */
+} sao_transfer_mode;
+
+typedef struct sao_train_options {
+    sao_model_config model;       /* input_size is set by the pipeline; sao_model_config_init */
+    sao_prep_config prep;         /* sao_prep_config_init: 60 / 5, 70/15/15, returns */
+    sao_model_train_config train; /* sao_model_train_config_init; progress on */
+    const char *parent;           /* ticker whose serving model seeds the weights, or NULL */
+    sao_transfer_mode transfer;
+    sao_promote_policy promote;   /* if-better */
+    int threads;                  /* OpenBLAS threads, 1 */
+} sao_train_options;
+
+typedef struct sao_train_result {
+    char ticker[SAO_TICKER_MAX + 1];
+    int version;          /* the version written */
+    int serving;          /* whether it serves now */
+    size_t rows;          /* bars read */
+    size_t windows[3];    /* train, validation, test windows */
+    double seconds;       /* training loop wall time */
+    sao_model_history history;
+    sao_model_card card;  /* what model.json holds (metrics in card.eval) */
+    char model_dir[4096];
+} sao_train_result;
+
+void sao_train_options_init(sao_train_options *opts);
+void sao_train_result_dispose(sao_train_result *res);
+/* The default inputs' names ("log_return_1d", ...) and their count. */
+const char *const *sao_train_input_names(size_t *count);
+/* Trains a model for one ticker from the offline store, scores it on the test split, saves it
+ * as the ticker's next version and promotes it per opts->promote. SAO_ENOENT when the ticker was
+ * never ingested (or the parent has no serving model); SAO_EINVAL when the parent's inputs,
+ * context or horizon differ from this run's; SAO_ENODATA when the series is too short for the
+ * splits; errors of the store, preparation, training and registry otherwise. `res` is filled
+ * (dispose it) on success only. */
+int sao_train_ticker(sao_train_result *res, const char *ticker, const sao_train_options *opts);
 
 #endif
