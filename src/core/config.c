@@ -34,6 +34,8 @@ static const sao_config_entry entries[] = {
      "Calendar days re-fetched before the last stored bar on an incremental ingest"},
     {"SAO_PARQUET_CODEC", SAO_CONFIG_STRING, "zstd",
      "Compression of offline-store Parquet files: zstd, snappy, none"},
+    {"SAO_THREADS", SAO_CONFIG_INT, "0",
+     "Threads that read offline files in parallel (materialize); 0: one per online CPU"},
     {"SAO_FEATURE_REPO", SAO_CONFIG_STRING, "feature_store",
      "Feature repository folder: feature_store.yaml (Feast's schema) and features.yaml"},
     {"SAO_REDIS_CONNECTION", SAO_CONFIG_STRING, "",

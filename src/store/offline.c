@@ -15,6 +15,16 @@
 #include "data/data.h"
 #include "features/features.h"
 
+/* Layout of the offline files, for materialization, which reads the newest row of each file (or
+ * its last context_length rows): the footer's statistics rule out every row group but the one
+ * holding that row, and in that group only the pages holding it are decompressed. Smaller row
+ * groups lengthen the footer that every open parses (about 100 bytes per column per group);
+ * larger ones, and smaller pages, lengthen the walk over page headers, and small pages compress
+ * worse. Groups of 2048 rows in pages of 128 measured fastest for files of 3,000 to 9,000 daily
+ * rows, for 10% more bytes than one page per column. */
+#define OFFLINE_ROW_GROUP_ROWS 2048
+#define OFFLINE_PAGE_ROWS 128
+
 static const char *bar_columns[] = {"open",     "high",     "low",        "close",
                                     "adj_close", "volume", "dividend", "split_ratio"};
 
@@ -122,6 +132,8 @@ static int write_view(const char *view, const struct sao_bars *bars, const char 
     sao_pq_write_options_init(&opts);
     opts.metadata = meta;
     opts.metadata_count = meta_count;
+    opts.row_group_rows = OFFLINE_ROW_GROUP_ROWS;
+    opts.page_rows = OFFLINE_PAGE_ROWS;
     int rc = codec_from_config(&opts);
     if (!rc) rc = ensure_view_dir(view);
     if (!rc) rc = sao_offline_path(path, sizeof(path), view, bars->ticker);

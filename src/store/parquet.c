@@ -5,7 +5,11 @@
  */
 #include "parquet_int.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- limits --------------------------------------------------------------------------------- */
 
@@ -78,7 +82,14 @@ typedef struct pq_col {
 
 struct sao_pq_file {
     sao_arena *arena;
-    char *bytes; /* the whole file, owned */
+    /* Where the bytes come from: a file opened by path keeps its descriptor and reads each
+     * column chunk with pread when it is decoded, so opening a file costs its footer and not its
+     * size; a file opened from memory keeps a copy of everything. */
+    int fd;         /* -1 for memory */
+    char *mem;      /* memory: the whole file, owned */
+    char *tail;     /* file: the last bytes of the file, holding the footer, owned */
+    uint8_t *chunk; /* file: the column chunk being decoded */
+    size_t chunk_cap;
     size_t len;
     size_t footer_start; /* pages must lie in [4, footer_start) */
     int version;
@@ -94,6 +105,8 @@ struct sao_pq_file {
     size_t nkv;
     char **kv_keys;
     char **kv_values;
+    int64_t *group_first_row;        /* row of the file where each row group starts */
+    sao_pq_column_data **chunk_data; /* [row_group * ncols + column], cached; NULL until used */
 };
 
 /* ---- thrift helpers ------------------------------------------------------------------------- */
@@ -637,11 +650,13 @@ static int build_columns(sao_pq_file *f)
 static int check_row_groups(sao_pq_file *f)
 {
     uint64_t total = 0;
+    f->group_first_row = sao_arena_alloc(f->arena, (f->ngroups ? f->ngroups : 1) * sizeof(int64_t));
     for (size_t g = 0; g < f->ngroups; g++) {
         const pq_row_group *rg = &f->groups[g];
         if (rg->num_rows < 0)
             return sao_error_set(SAO_ECORRUPT, "row group %zu has %lld rows", g,
                                  (long long)rg->num_rows);
+        f->group_first_row[g] = (int64_t)total;
         total += (uint64_t)rg->num_rows;
         if (total > limits.max_rows)
             return sao_error_set(SAO_ETOOBIG, "the file has more than %zu rows", limits.max_rows);
@@ -683,41 +698,79 @@ static int check_row_groups(sao_pq_file *f)
 
 /* ---- open / close --------------------------------------------------------------------------- */
 
-/* Takes ownership of `bytes` (freed on failure too). */
-static int open_owned(sao_pq_file **out, char *bytes, size_t len)
+/* Bytes read from the end of a file in one go, hoping to hold the footer. Reading more than the
+ * footer costs a copy and heap churn on every open; 16 KiB holds the footer of most offline
+ * files (a bar file's is about 6 KiB), and a larger footer takes a second read. */
+#define TAIL_GUESS ((size_t)16 * 1024)
+
+/* Reads exactly `len` bytes at `offset`. A file that ends sooner changed or lied about its
+ * layout: SAO_ECORRUPT, like the same bytes missing from a file in memory. */
+static int read_at(int fd, void *buf, size_t len, uint64_t offset)
 {
-    sao_pq_file *f = sao_calloc(1, sizeof(*f));
-    f->arena = sao_arena_new(0);
-    f->bytes = bytes;
-    f->len = len;
-    const uint8_t *b = (const uint8_t *)bytes;
-    int rc = 0;
-    if (len < 12) {
-        rc = sao_error_set(SAO_ECORRUPT, "not a Parquet file: only %zu bytes", len);
-        goto done;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(offset + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return sao_error_set(SAO_EIO, "read: %s", strerror(errno));
+        if (n == 0)
+            return sao_error_set(SAO_ECORRUPT,
+                                 "the file ends at byte %llu, before the %zu "
+                                 "bytes at offset %llu that it declares",
+                                 (unsigned long long)(offset + done), len,
+                                 (unsigned long long)offset);
+        done += (size_t)n;
     }
-    if (memcmp(b + len - 4, "PARE", 4) == 0) {
-        rc = sao_error_set(SAO_EUNSUPPORTED, "encrypted Parquet footers are not supported");
-        goto done;
-    }
-    if (memcmp(b, "PAR1", 4) != 0 || memcmp(b + len - 4, "PAR1", 4) != 0) {
-        rc = sao_error_set(SAO_ECORRUPT, "not a Parquet file: the PAR1 magic is missing");
-        goto done;
-    }
-    uint32_t footer_len = sao_pq_load_u32(b + len - 8);
-    if (footer_len > len - 12) {
-        rc = sao_error_set(SAO_ECORRUPT, "footer length %u exceeds the file size %zu", footer_len,
-                           len);
-        goto done;
-    }
-    f->footer_start = len - 8 - footer_len;
+    return 0;
+}
+
+/* Checks the magic and the footer length given the file's first four and last eight bytes, and
+ * sets footer_start. */
+static int check_frame(sao_pq_file *f, const uint8_t head[4], const uint8_t tail[8])
+{
+    SAO_ASSERT(f->len >= 12);
+    if (memcmp(tail + 4, "PARE", 4) == 0)
+        return sao_error_set(SAO_EUNSUPPORTED, "encrypted Parquet footers are not supported");
+    if (memcmp(head, "PAR1", 4) != 0 || memcmp(tail + 4, "PAR1", 4) != 0)
+        return sao_error_set(SAO_ECORRUPT, "not a Parquet file: the PAR1 magic is missing");
+    uint32_t footer_len = sao_pq_load_u32(tail);
+    if (footer_len > f->len - 12)
+        return sao_error_set(SAO_ECORRUPT, "footer length %u exceeds the file size %zu", footer_len,
+                             f->len);
+    f->footer_start = f->len - 8 - footer_len;
+    return 0;
+}
+
+static int parse_footer(sao_pq_file *f, const uint8_t *footer, size_t footer_len)
+{
     sao_thrift_in in;
-    sao_store__thrift_in_init(&in, b + f->footer_start, footer_len);
-    rc = read_file_metadata(&in, f);
+    sao_store__thrift_in_init(&in, footer, footer_len);
+    int rc = read_file_metadata(&in, f);
     if (!rc) rc = build_columns(f);
     if (!rc) rc = check_row_groups(f);
     if (rc) sao_error_wrap(rc, "parquet footer: ");
-done:
+    return rc;
+}
+
+static sao_pq_file *file_new(void)
+{
+    sao_pq_file *f = sao_calloc(1, sizeof(*f));
+    f->arena = sao_arena_new(0);
+    f->fd = -1;
+    return f;
+}
+
+int sao_parquet_open_mem(sao_pq_file **out, const void *data, size_t len)
+{
+    if (len > SAO_PQ_MAX_FILE)
+        return sao_error_set(SAO_ETOOBIG, "Parquet data of %zu bytes exceeds the limit", len);
+    sao_pq_file *f = file_new();
+    f->mem = sao_malloc(len ? len : 1);
+    if (len) memcpy(f->mem, data, len);
+    f->len = len;
+    const uint8_t *b = (const uint8_t *)f->mem;
+    int rc = len < 12 ? sao_error_set(SAO_ECORRUPT, "not a Parquet file: only %zu bytes", len)
+                      : check_frame(f, b, b + len - 8);
+    if (!rc) rc = parse_footer(f, b + f->footer_start, len - 8 - f->footer_start);
     if (rc) {
         sao_parquet_close(f);
         return rc;
@@ -726,31 +779,74 @@ done:
     return 0;
 }
 
-int sao_parquet_open_mem(sao_pq_file **out, const void *data, size_t len)
-{
-    if (len > SAO_PQ_MAX_FILE)
-        return sao_error_set(SAO_ETOOBIG, "Parquet data of %zu bytes exceeds the limit", len);
-    char *copy = sao_malloc(len ? len : 1);
-    if (len) memcpy(copy, data, len);
-    return open_owned(out, copy, len);
-}
-
 int sao_parquet_open(sao_pq_file **out, const char *path)
 {
-    char *bytes;
-    size_t len;
-    int rc = sao_file_read(&bytes, &len, path, SAO_PQ_MAX_FILE);
-    if (rc) return rc;
-    rc = open_owned(out, bytes, len);
-    if (rc) sao_error_wrap(rc, "%s: ", path);
-    return rc;
+    sao_pq_file *f = file_new();
+    int rc = 0;
+    f->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (f->fd < 0) {
+        rc = sao_error_set(errno == ENOENT ? SAO_ENOENT : SAO_EIO, "%s", strerror(errno));
+        goto done;
+    }
+    struct stat st;
+    if (fstat(f->fd, &st) != 0) {
+        rc = sao_error_set(SAO_EIO, "%s", strerror(errno));
+        goto done;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = sao_error_set(SAO_EIO, "not a regular file");
+        goto done;
+    }
+    if ((uint64_t)st.st_size > SAO_PQ_MAX_FILE) {
+        rc = sao_error_set(SAO_ETOOBIG, "file is larger than the limit of %zu bytes",
+                           SAO_PQ_MAX_FILE);
+        goto done;
+    }
+    f->len = (size_t)st.st_size;
+    if (f->len < 12) {
+        rc = sao_error_set(SAO_ECORRUPT, "not a Parquet file: only %zu bytes", f->len);
+        goto done;
+    }
+    /* The tail read usually holds the whole footer; the head magic is four more bytes. */
+    size_t tail_len = f->len < TAIL_GUESS ? f->len : TAIL_GUESS;
+    f->tail = sao_malloc(tail_len);
+    uint8_t head[4];
+    rc = read_at(f->fd, f->tail, tail_len, f->len - tail_len);
+    if (rc) goto done;
+    if (tail_len == f->len)
+        memcpy(head, f->tail, 4);
+    else
+        rc = read_at(f->fd, head, 4, 0);
+    if (!rc) rc = check_frame(f, head, (const uint8_t *)f->tail + tail_len - 8);
+    if (rc) goto done;
+    size_t footer_len = f->len - 8 - f->footer_start;
+    if (footer_len + 8 > tail_len) {
+        /* The footer must stay in memory: names and statistics point into it. */
+        sao_free(f->tail);
+        f->tail = sao_malloc(footer_len);
+        rc = read_at(f->fd, f->tail, footer_len, f->footer_start);
+        if (!rc) rc = parse_footer(f, (const uint8_t *)f->tail, footer_len);
+    } else {
+        rc = parse_footer(f, (const uint8_t *)f->tail + tail_len - 8 - footer_len, footer_len);
+    }
+done:
+    if (rc) {
+        sao_error_wrap(rc, "%s: ", path);
+        sao_parquet_close(f);
+        return rc;
+    }
+    *out = f;
+    return 0;
 }
 
 void sao_parquet_close(sao_pq_file *file)
 {
     if (!file) return;
+    if (file->fd >= 0) close(file->fd);
     sao_arena_free(file->arena);
-    sao_free(file->bytes);
+    sao_free(file->mem);
+    sao_free(file->tail);
+    sao_free(file->chunk);
     sao_free(file);
 }
 
@@ -1013,6 +1109,14 @@ typedef struct read_ctx {
     char *concat; /* DELTA_BYTE_ARRAY: the previous value */
     size_t concat_cap;
     size_t string_bytes;
+    /* A page only partly wanted is decoded here, and the wanted rows copied out. */
+    sao_pq_column_data part;
+    uint8_t *part_values;
+    size_t part_values_cap;
+    uint8_t *part_valid;
+    size_t part_valid_cap;
+    uint32_t *part_len;
+    size_t part_len_cap;
 } read_ctx;
 
 static size_t kind_size(int kind)
@@ -1504,7 +1608,71 @@ static int read_data_page_v2(read_ctx *c, const page_header *h, const uint8_t *b
     return rc;
 }
 
-static int read_chunk(read_ctx *c, const pq_chunk *ch, size_t base, size_t rows)
+/* The `len` bytes at `offset` of the file: borrowed from the copy of a file in memory, else read
+ * into the file's chunk buffer (valid until the next chunk is read). */
+static int chunk_bytes(sao_pq_file *f, size_t offset, size_t len, const uint8_t **out)
+{
+    if (f->mem) {
+        *out = (const uint8_t *)f->mem + offset;
+        return 0;
+    }
+    f->chunk = sao_grow(f->chunk, &f->chunk_cap, len ? len : 1, 1);
+    int rc = read_at(f->fd, f->chunk, len, offset);
+    if (!rc) *out = f->chunk;
+    return rc;
+}
+
+static int read_data_page(read_ctx *c, const page_header *h, const uint8_t *body, size_t base,
+                          size_t n)
+{
+    return h->type == SAO_PQ_PAGE_DATA_V2 ? read_data_page_v2(c, h, body, base, n)
+                                          : read_data_page_v1(c, h, body, base, n);
+}
+
+/* A data page of n rows, starting at row `first` of its chunk, of which only rows [lo, hi) are
+ * wanted: decoded whole into scratch arrays, then the wanted rows are copied to out[base...]. */
+static int read_page_part(read_ctx *c, const page_header *h, const uint8_t *body, size_t first,
+                          size_t n, size_t lo, size_t hi, size_t base)
+{
+    size_t item = kind_size(c->kind);
+    sao_pq_column_data *out = c->out, *part = &c->part;
+    c->part_values = grow_scratch(c->part_values, &c->part_values_cap, n, item);
+    c->part_valid = grow_scratch(c->part_valid, &c->part_valid_cap, n, 1);
+    memset(part, 0, sizeof(*part));
+    part->valid = c->part_valid;
+    switch (c->kind) {
+    case KIND_F64:
+        part->f64 = (double *)(void *)c->part_values;
+        break;
+    case KIND_I64:
+        part->i64 = (int64_t *)(void *)c->part_values;
+        break;
+    case KIND_I32:
+        part->i32 = (int32_t *)(void *)c->part_values;
+        break;
+    default:
+        c->part_len = grow_scratch(c->part_len, &c->part_len_cap, n, sizeof(uint32_t));
+        part->str = (char **)(void *)c->part_values;
+        part->str_len = c->part_len;
+    }
+    c->out = part;
+    int rc = read_data_page(c, h, body, 0, n);
+    c->out = out;
+    if (rc) return rc;
+    size_t from = first > lo ? first : lo, to = first + n < hi ? first + n : hi;
+    size_t at = base + from - lo, skip = from - first, count = to - from;
+    memcpy((uint8_t *)out_values(c) + at * item, c->part_values + skip * item, count * item);
+    memcpy(out->valid + at, part->valid + skip, count);
+    if (c->kind == KIND_STR)
+        memcpy(out->str_len + at, part->str_len + skip, count * sizeof(uint32_t));
+    return 0;
+}
+
+/* Decodes the pages of a chunk of `rows` rows that hold rows [lo, hi) of it, row r landing at
+ * out[base + r - lo]; data pages before lo are passed over by their headers (their bodies are
+ * never decompressed) and the walk stops at hi. The whole chunk is [0, rows). */
+static int read_chunk(read_ctx *c, const pq_chunk *ch, size_t base, size_t rows, size_t lo,
+                      size_t hi)
 {
     c->has_dict = 0;
     c->dict_count = 0;
@@ -1515,32 +1683,36 @@ static int read_chunk(read_ctx *c, const pq_chunk *ch, size_t base, size_t rows)
     int64_t start = ch->data_page_offset;
     if (ch->dictionary_page_offset > 0 && ch->dictionary_page_offset < start)
         start = ch->dictionary_page_offset;
-    const size_t lo = 4, hi = c->file->footer_start;
-    if (start < (int64_t)lo || (uint64_t)start > hi || ch->total_compressed < 0 ||
-        (uint64_t)ch->total_compressed > hi - (uint64_t)start)
+    const size_t data_start = 4, data_end = c->file->footer_start;
+    if (start < (int64_t)data_start || (uint64_t)start > data_end || ch->total_compressed < 0 ||
+        (uint64_t)ch->total_compressed > data_end - (uint64_t)start)
         return sao_error_set(SAO_ECORRUPT,
                              "column '%s': chunk at offset %lld of %lld bytes lies outside the "
                              "data section",
                              c->col->name, (long long)start, (long long)ch->total_compressed);
-    const uint8_t *bytes = (const uint8_t *)c->file->bytes;
-    size_t pos = (size_t)start, end = (size_t)start + (size_t)ch->total_compressed;
+    const uint8_t *bytes;
+    size_t first = (size_t)start, len = (size_t)ch->total_compressed;
+    int rc = chunk_bytes(c->file, first, len, &bytes);
+    if (rc) return sao_error_wrap(rc, "column '%s': ", c->col->name);
+    /* pos counts from the chunk's first byte; messages give offsets in the file. */
+    size_t pos = 0, end = len;
     size_t done = 0;
     int seen_data = 0;
-    while (done < rows) {
+    while (done < hi) {
         if (pos >= end)
             return sao_error_set(SAO_ECORRUPT, "column '%s': chunk ends after %zu of %zu values",
                                  c->col->name, done, rows);
         page_header h;
         sao_thrift_in in;
         sao_store__thrift_in_init(&in, bytes + pos, end - pos);
-        int rc = read_page_header(&in, &h);
+        rc = read_page_header(&in, &h);
         if (rc)
             return sao_error_wrap(rc, "column '%s': page header at offset %zu: ", c->col->name,
-                                  pos);
+                                  first + pos);
         pos = (size_t)(in.pos - bytes);
         if ((size_t)h.compressed > end - pos)
             return sao_error_set(SAO_ECORRUPT, "column '%s': page at offset %zu overruns its chunk",
-                                 c->col->name, pos);
+                                 c->col->name, first + pos);
         const uint8_t *body = bytes + pos;
         pos += (size_t)h.compressed;
         if (h.type == SAO_PQ_PAGE_DICTIONARY) {
@@ -1557,8 +1729,10 @@ static int read_chunk(read_ctx *c, const pq_chunk *ch, size_t base, size_t rows)
                                      "column '%s': a page of %d values overflows its row group",
                                      c->col->name, (int)h.num_values);
             size_t n = (size_t)h.num_values;
-            rc = v2 ? read_data_page_v2(c, &h, body, base + done, n)
-                    : read_data_page_v1(c, &h, body, base + done, n);
+            if (done >= lo && done + n <= hi)
+                rc = read_data_page(c, &h, body, base + done - lo, n);
+            else if (done + n > lo)
+                rc = read_page_part(c, &h, body, done, n, lo, hi, base);
             done += n;
             seen_data = 1;
         }
@@ -1577,24 +1751,47 @@ static void ctx_dispose(read_ctx *c)
     sao_free(c->ints);
     sao_free(c->ints2);
     sao_free(c->concat);
+    sao_free(c->part_values);
+    sao_free(c->part_valid);
+    sao_free(c->part_len);
 }
 
-int sao_parquet_read_column(const sao_pq_column_data **out, sao_pq_file *file, size_t column)
+/* One row group's rows, or a run of them, of a column already decoded: the same arrays,
+ * offset. */
+static sao_pq_column_data *slice_of(sao_pq_file *file, const sao_pq_column_data *whole,
+                                    size_t first_row, size_t rows)
 {
-    if (column >= file->ncols)
-        return sao_error_set(SAO_ERANGE, "column %zu of %zu does not exist", column, file->ncols);
+    sao_pq_column_data *data = sao_arena_alloc(file->arena, sizeof(*data));
+    *data = *whole;
+    data->count = rows;
+    if (whole->f64) data->f64 = whole->f64 + first_row;
+    if (whole->i64) data->i64 = whole->i64 + first_row;
+    if (whole->i32) data->i32 = whole->i32 + first_row;
+    if (whole->str) data->str = whole->str + first_row;
+    if (whole->str_len) data->str_len = whole->str_len + first_row;
+    data->valid = whole->valid + first_row;
+    data->null_count = 0;
+    for (size_t r = 0; r < rows; r++) data->null_count += !data->valid[r];
+    return data;
+}
+
+/* Decodes rows [lo, hi) of row groups [first_group, end_group) of a column (rows counted from
+ * the first group's first row) into a new result in the file's arena. Only the pages holding
+ * those rows are decompressed. */
+static int read_groups(sao_pq_column_data **out, sao_pq_file *file, size_t column,
+                       size_t first_group, size_t end_group, size_t lo, size_t hi)
+{
     pq_col *col = &file->cols[column];
-    if (col->data) {
-        *out = col->data;
-        return 0;
-    }
-    size_t rows = (size_t)file->num_rows;
-    size_t slots = rows ? rows : 1;
+    size_t rows = 0;
+    for (size_t g = first_group; g < end_group; g++) rows += (size_t)file->groups[g].num_rows;
+    SAO_ASSERT(lo <= hi && hi <= rows);
+    int whole = lo == 0 && hi == rows; /* every chunk is read, empty ones included */
+    size_t slots = hi - lo ? hi - lo : 1;
     sao_pq_column_data *data = sao_arena_alloc(file->arena, sizeof(*data));
     memset(data, 0, sizeof(*data));
     data->name = col->name;
     data->type = col->type;
-    data->count = rows;
+    data->count = hi - lo;
 
     read_ctx c;
     memset(&c, 0, sizeof(c));
@@ -1653,18 +1850,162 @@ int sao_parquet_read_column(const sao_pq_column_data **out, sao_pq_file *file, s
     data->valid = sao_arena_alloc(file->arena, slots);
 
     int rc = 0;
-    size_t base = 0;
-    for (size_t g = 0; g < file->ngroups && !rc; g++) {
+    size_t base = 0; /* the group's first row */
+    for (size_t g = first_group; g < end_group && !rc; g++) {
         const pq_row_group *rg = &file->groups[g];
-        rc = read_chunk(&c, &rg->chunks[column], base, (size_t)rg->num_rows);
-        if (rc) sao_error_wrap(rc, "row group %zu: ", g);
-        base += (size_t)rg->num_rows;
+        size_t n = (size_t)rg->num_rows;
+        /* The wanted rows of this group, in its own row numbers. */
+        size_t glo = lo > base ? lo - base : 0;
+        size_t ghi = hi > base ? hi - base : 0;
+        if (glo > n) glo = n;
+        if (ghi > n) ghi = n;
+        if (whole || glo < ghi) {
+            rc = read_chunk(&c, &rg->chunks[column], base + glo - lo, n, glo, ghi);
+            if (rc) sao_error_wrap(rc, "row group %zu: ", g);
+        }
+        base += n;
     }
     ctx_dispose(&c);
     if (rc) return rc;
-    for (size_t r = 0; r < rows; r++) data->null_count += !data->valid[r];
-    col->data = data;
+    for (size_t r = 0; r < data->count; r++) data->null_count += !data->valid[r];
     *out = data;
+    return 0;
+}
+
+int sao_parquet_read_column(const sao_pq_column_data **out, sao_pq_file *file, size_t column)
+{
+    if (column >= file->ncols)
+        return sao_error_set(SAO_ERANGE, "column %zu of %zu does not exist", column, file->ncols);
+    pq_col *col = &file->cols[column];
+    if (!col->data) {
+        size_t rows = (size_t)file->num_rows;
+        int rc = read_groups(&col->data, file, column, 0, file->ngroups, 0, rows);
+        if (rc) return rc;
+    }
+    *out = col->data;
+    return 0;
+}
+
+int sao_parquet_read_column_chunk(const sao_pq_column_data **out, sao_pq_file *file, size_t column,
+                                  size_t row_group)
+{
+    if (column >= file->ncols)
+        return sao_error_set(SAO_ERANGE, "column %zu of %zu does not exist", column, file->ncols);
+    if (row_group >= file->ngroups)
+        return sao_error_set(SAO_ERANGE, "row group %zu of %zu does not exist", row_group,
+                             file->ngroups);
+    if (!file->chunk_data) {
+        /* ngroups * ncols is bounded: the footer held that many column chunks. */
+        size_t n = file->ngroups * file->ncols;
+        file->chunk_data = sao_arena_alloc(file->arena, n * sizeof(*file->chunk_data));
+        memset(file->chunk_data, 0, n * sizeof(*file->chunk_data));
+    }
+    sao_pq_column_data **slot = &file->chunk_data[row_group * file->ncols + column];
+    if (!*slot) {
+        const pq_col *col = &file->cols[column];
+        if (col->data) {
+            *slot = slice_of(file, col->data, (size_t)file->group_first_row[row_group],
+                             (size_t)file->groups[row_group].num_rows);
+        } else {
+            size_t rows = (size_t)file->groups[row_group].num_rows;
+            int rc = read_groups(slot, file, column, row_group, row_group + 1, 0, rows);
+            if (rc) return rc;
+        }
+    }
+    *out = *slot;
+    return 0;
+}
+
+/* The row group holding row `row` of the file (row below the file's rows). */
+static size_t group_of_row(const sao_pq_file *file, size_t row)
+{
+    size_t lo = 0, hi = file->ngroups;
+    /* The last group starting at or before the row; empty groups before it are passed. */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if ((size_t)file->group_first_row[mid] <= row)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int sao_parquet_read_rows(const sao_pq_column_data **out, sao_pq_file *file, size_t column,
+                          size_t first, size_t count)
+{
+    if (column >= file->ncols)
+        return sao_error_set(SAO_ERANGE, "column %zu of %zu does not exist", column, file->ncols);
+    size_t rows = (size_t)file->num_rows;
+    if (first > rows || count > rows - first)
+        return sao_error_set(SAO_ERANGE, "rows %zu to %zu of a column of %zu rows", first,
+                             first + count, rows);
+    const pq_col *col = &file->cols[column];
+    if (col->data) {
+        *out = slice_of(file, col->data, first, count);
+        return 0;
+    }
+    sao_pq_column_data *data;
+    if (count == 0) {
+        /* No row group at all: an empty result with arrays of the column's kind. */
+        int rc = read_groups(&data, file, column, 0, 0, 0, 0);
+        if (!rc) *out = data;
+        return rc;
+    }
+    size_t g0 = group_of_row(file, first), g1 = group_of_row(file, first + count - 1);
+    size_t base = (size_t)file->group_first_row[g0];
+    sao_pq_column_data *cached =
+        file->chunk_data && g0 == g1 ? file->chunk_data[g0 * file->ncols + column] : NULL;
+    if (cached) {
+        *out = slice_of(file, cached, first - base, count);
+        return 0;
+    }
+    int rc = read_groups(&data, file, column, g0, g1 + 1, first - base, first - base + count);
+    if (!rc) *out = data;
+    return rc;
+}
+
+size_t sao_parquet_row_group_rows(const sao_pq_file *file, size_t row_group)
+{
+    SAO_ASSERT(row_group < file->ngroups);
+    return (size_t)file->groups[row_group].num_rows;
+}
+
+int sao_parquet_chunk_range_i64(int64_t *min, int64_t *max, const sao_pq_file *file, size_t column,
+                                size_t row_group)
+{
+    if (column >= file->ncols || row_group >= file->ngroups)
+        return sao_error_set(SAO_ERANGE, "no chunk for row group %zu column %zu", row_group,
+                             column);
+    const pq_col *col = &file->cols[column];
+    /* INT96 timestamps are left out: the format gives their statistics no defined order. */
+    if (col->el.type != SAO_PQT_INT64)
+        return sao_error_set(SAO_EINVAL, "column '%s' is not a 64-bit integer column", col->name);
+    const sao_pq_chunk_stats *st = &file->groups[row_group].chunks[column].stats;
+    const uint8_t *lo = NULL, *hi = NULL;
+    size_t lo_len = 0, hi_len = 0;
+    /* min_value / max_value where present; the legacy fields are in signed order, which is the
+     * right order for INT64, so they serve files of older writers. */
+    if (st->has_min_value && st->has_max_value) {
+        lo = st->min_value, lo_len = st->min_value_len;
+        hi = st->max_value, hi_len = st->max_value_len;
+    } else if (st->has_min && st->has_max) {
+        lo = st->min, lo_len = st->min_len;
+        hi = st->max, hi_len = st->max_len;
+    } else {
+        return sao_error_set(SAO_ENODATA, "column '%s' has no statistics in row group %zu",
+                             col->name, row_group);
+    }
+    if (lo_len != 8 || hi_len != 8)
+        return sao_error_set(SAO_ECORRUPT,
+                             "column '%s': statistics of %zu and %zu bytes in row group %zu",
+                             col->name, lo_len, hi_len, row_group);
+    int64_t a = (int64_t)sao_pq_load_u64(lo), b = (int64_t)sao_pq_load_u64(hi);
+    if (a > b)
+        return sao_error_set(SAO_ECORRUPT, "column '%s': min %lld above max %lld in row group %zu",
+                             col->name, (long long)a, (long long)b, row_group);
+    *min = a;
+    *max = b;
     return 0;
 }
 

@@ -228,7 +228,7 @@ int sao_store__pq_version(const sao_pq_file *file);
 /* ---- Writer internals exposed for tests ----------------------------------------------------- */
 
 typedef struct sao_pq_write_tuning {
-    size_t page_rows;        /* rows per data page (0: enough for about 1 MiB of values) */
+    size_t page_rows;        /* rows per data page, over the options' (0: the options decide) */
     size_t dict_max_bytes;   /* PLAIN size of a dictionary before falling back (0: 1 MiB) */
     size_t fail_after_bytes; /* test hook: the file sink fails once this many bytes are out */
 } sao_pq_write_tuning;

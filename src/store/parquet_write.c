@@ -459,7 +459,7 @@ static int write_data_page(writer *w, chunk_meta *m, const sao_pq_column *col, c
 static size_t page_end(const writer *w, const sao_pq_column *col, const uint32_t *lens,
                        int use_dict, size_t p0, size_t r1)
 {
-    size_t max_rows = w->tuning->page_rows;
+    size_t max_rows = w->tuning->page_rows ? w->tuning->page_rows : w->opts->page_rows;
     if (!max_rows) max_rows = DEFAULT_PAGE_BYTES / 8;
     size_t end = r1 - p0 > max_rows ? p0 + max_rows : r1;
     if (col->type != SAO_PQ_STRING || use_dict) return end;

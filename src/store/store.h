@@ -53,6 +53,8 @@ typedef struct sao_pq_write_options {
     sao_pq_codec codec;    /* default SAO_PQ_ZSTD; SNAPPY, GZIP and UNCOMPRESSED also write */
     int zstd_level;        /* default 3 */
     size_t row_group_rows; /* default 1 << 20 */
+    size_t page_rows;      /* rows per data page; default 0: about 1 MiB of values per page.
+                              Small pages let a reader of a few rows decompress only those */
     const sao_pq_kv *metadata;
     size_t metadata_count;
 } sao_pq_write_options;
@@ -92,10 +94,14 @@ typedef struct sao_pq_column_data {
 
 typedef struct sao_pq_file sao_pq_file;
 
-/* Opens a file, reading at most SAO_PQ_MAX_FILE bytes, and parses its footer. Corrupt files are
- * SAO_ECORRUPT; features we do not read SAO_EUNSUPPORTED (nested or repeated columns and
- * encrypted files at open; unknown codecs and encodings when the column is read); more rows
- * than the reader's cap SAO_ETOOBIG. Messages name the column and what is wrong. */
+/* Opens a file of at most SAO_PQ_MAX_FILE bytes and parses its footer. Only the footer is read
+ * here: the file stays open until sao_parquet_close, and each column chunk is read from it when
+ * it is decoded, so opening a file to read one row group costs that row group, not the file.
+ * A file replaced by rename meanwhile is still read whole from the old copy; one truncated in
+ * place reads as corrupt. Corrupt files are SAO_ECORRUPT; features we do not read
+ * SAO_EUNSUPPORTED (nested or repeated columns and encrypted files at open; unknown codecs and
+ * encodings when the column is read); more rows than the reader's cap SAO_ETOOBIG; a missing
+ * file SAO_ENOENT. Messages name the column and what is wrong. */
 int sao_parquet_open(sao_pq_file **out, const char *path);
 /* Opens from memory; the bytes are copied. */
 int sao_parquet_open_mem(sao_pq_file **out, const void *data, size_t len);
@@ -114,6 +120,32 @@ const char *sao_parquet_metadata(const sao_pq_file *file, const char *key);
  * second call returns the same data. Out of range is SAO_ERANGE; a failed read may leave memory
  * in the file's arena until close. */
 int sao_parquet_read_column(const sao_pq_column_data **out, sao_pq_file *file, size_t column);
+
+/* Partial reads, for readers that want a few rows of a large file. Row groups hold consecutive
+ * rows in file order. */
+/* Rows of one row group; `row_group` must be below sao_parquet_num_row_groups (asserted). */
+size_t sao_parquet_row_group_rows(const sao_pq_file *file, size_t row_group);
+/* The min and max of a column chunk from the footer's statistics, without decoding it: for
+ * columns stored as INT64 (INT64, TIMESTAMP_*), in the file's unit, nulls left out. Writers may
+ * store bounds wider than the values, never narrower, so they say which chunks can be skipped.
+ * SAO_ENODATA when the chunk has no statistics (every value null, or the writer wrote none);
+ * SAO_EINVAL for a column stored otherwise; SAO_ECORRUPT for statistics that cannot be right
+ * (not 8 bytes, min above max); SAO_ERANGE out of range. */
+int sao_parquet_chunk_range_i64(int64_t *min, int64_t *max, const sao_pq_file *file, size_t column,
+                                size_t row_group);
+/* Reads one column chunk: the rows of row group `row_group` only (count is that row group's
+ * rows), decoding no other chunk. Same result, ownership and caching as sao_parquet_read_column
+ * (borrowed from the file; a second call returns the same data); taken from the whole column
+ * without decoding when that was read already. Out of range is SAO_ERANGE. */
+int sao_parquet_read_column_chunk(const sao_pq_column_data **out, sao_pq_file *file, size_t column,
+                                  size_t row_group);
+/* Reads rows [first, first + count) of a column (rows of the file, across row groups),
+ * decompressing only the data pages that hold them: the other pages of their row groups are
+ * passed over by their headers. Same result struct and ownership (borrowed from the file), not
+ * cached: a second call decodes again, unless the whole column or the row group's chunk was read
+ * already, which it then takes the rows from. Rows past the end are SAO_ERANGE. */
+int sao_parquet_read_rows(const sao_pq_column_data **out, sao_pq_file *file, size_t column,
+                          size_t first, size_t count);
 
 #define SAO_PQ_MAX_FILE ((size_t)2 * 1024 * 1024 * 1024)
 
@@ -382,7 +414,8 @@ typedef struct sao_fs_entity_rows {
 } sao_fs_entity_rows;
 
 /* Reads entity rows (columns `ticker` and `event_timestamp`) from a CSV or Parquet file. CSV
- * timestamps may be dates or ISO 8601 date-times (UTC, or with an offset). */
+ * timestamps may be dates or ISO 8601 date-times (UTC, or with an offset). Tickers are
+ * validated and upper-cased; errors name the file and line (CSV) or row (Parquet). */
 int sao_fs_entity_rows_read(sao_fs_entity_rows *out, const char *path);
 void sao_fs_entity_rows_dispose(sao_fs_entity_rows *rows);
 
@@ -397,7 +430,7 @@ typedef struct sao_fs_historical_result {
 } sao_fs_historical_result;
 
 /* Feast's get_historical_features: for each entity row, the latest value of each feature
- * ("view:feature") with event time <= the row's timestamp and > timestamp - ttl, ties on event
+ * ("view:feature") with event time <= the row's timestamp and >= timestamp - ttl, ties on event
  * time broken by the newest `created`. Scalar features only (window views are online-only). */
 int sao_fs_historical(sao_fs_historical_result *out, const sao_fs_repo *repo,
                       const sao_fs_entity_rows *rows, const char *const *feature_refs,

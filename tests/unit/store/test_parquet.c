@@ -1514,6 +1514,440 @@ static void test_thrift(void)
     sao_buf_dispose(&buf);
 }
 
+/* ---- partial reads: row groups, statistics, column chunks, rows ------------------------------ */
+
+/* Checks that `got` holds rows [first, first + got->count) of `whole`, value for value. */
+static void check_rows(const sao_pq_column_data *got, const sao_pq_column_data *whole, size_t first)
+{
+    ASSERT_STREQ(got->name, whole->name);
+    ASSERT_EQ(got->type, whole->type);
+    ASSERT_TRUE(first + got->count <= whole->count);
+    ASSERT_TRUE(got->valid != NULL);
+    ASSERT_EQ(!got->f64, !whole->f64);
+    ASSERT_EQ(!got->i64, !whole->i64);
+    ASSERT_EQ(!got->i32, !whole->i32);
+    ASSERT_EQ(!got->str, !whole->str);
+    size_t nulls = 0;
+    for (size_t r = 0; r < got->count; r++) {
+        size_t w = first + r;
+        ASSERT_EQ(got->valid[r], whole->valid[w]);
+        nulls += !got->valid[r];
+        if (got->f64) ASSERT_TRUE(same_double(got->f64[r], whole->f64[w]));
+        if (got->i64) ASSERT_EQ(got->i64[r], whole->i64[w]);
+        if (got->i32) ASSERT_EQ(got->i32[r], whole->i32[w]);
+        if (!got->str) continue;
+        ASSERT_EQ(got->str_len[r], whole->str_len[w]);
+        if (whole->str[w])
+            ASSERT_STREQ(got->str[r], whole->str[w]);
+        else
+            ASSERT_TRUE(got->str[r] == NULL);
+    }
+    ASSERT_EQ(got->null_count, nulls);
+}
+
+static void check_read_rows(sao_pq_file *file, size_t column, const sao_pq_column_data *whole,
+                            size_t first, size_t count)
+{
+    const sao_pq_column_data *got = NULL;
+    ASSERT_OK(sao_parquet_read_rows(&got, file, column, first, count));
+    ASSERT_EQ(got->count, count);
+    check_rows(got, whole, first);
+}
+
+static void test_partial_reads_match_whole(void)
+{
+    static sample t;
+    sample_init(&t);
+    /* Rows per row group and per page: the old layout (one group of one page each), groups of
+     * many pages, pages that do not divide their groups, groups of one row. */
+    static const size_t layouts[][2] = {{0, 0}, {300, 7}, {128, 32}, {1000, 64}, {97, 13}, {1, 1}};
+    for (size_t k = 0; k < SAO_ARRAY_LEN(layouts); k++) {
+        sao_pq_write_options opts;
+        sao_pq_write_options_init(&opts);
+        opts.codec = codecs[k % SAO_ARRAY_LEN(codecs)];
+        opts.row_group_rows = layouts[k][0];
+        opts.page_rows = layouts[k][1];
+        size_t len;
+        char *buf = write_mem(t.cols, 8, SAMPLE_ROWS, &opts, &len);
+        sao_pq_file *reference = open_mem(buf, len);
+        sao_pq_file *file = open_mem(buf, len);
+        size_t groups = sao_parquet_num_row_groups(file);
+        size_t group_rows = layouts[k][0] ? layouts[k][0] : SAMPLE_ROWS;
+        ASSERT_EQ(groups, (SAMPLE_ROWS + group_rows - 1) / group_rows);
+        size_t total = 0;
+        for (size_t g = 0; g < groups; g++) total += sao_parquet_row_group_rows(file, g);
+        ASSERT_EQ(total, SAMPLE_ROWS);
+        for (size_t c = 0; c < 8; c++) {
+            const sao_pq_column_data *whole;
+            ASSERT_OK(sao_parquet_read_column(&whole, reference, c));
+            /* Every single row: first, middle and last rows of pages and of row groups. */
+            for (size_t r = 0; r < SAMPLE_ROWS; r++) check_read_rows(file, c, whole, r, 1);
+            /* Runs within a page, across pages, across row groups, empty ones, all rows. */
+            static const size_t runs[][2] = {{0, SAMPLE_ROWS}, {0, 0},    {SAMPLE_ROWS, 0},
+                                             {5, 60},          {290, 20}, {95, 300},
+                                             {940, 60},        {999, 1},  {1, 998}};
+            for (size_t i = 0; i < SAO_ARRAY_LEN(runs); i++)
+                check_read_rows(file, c, whole, runs[i][0], runs[i][1]);
+            for (size_t r = 0; r + 60 <= SAMPLE_ROWS; r += 37)
+                check_read_rows(file, c, whole, r, 60);
+            /* Column chunks: one row group's rows, cached. */
+            size_t first = 0;
+            for (size_t g = 0; g < groups; g++) {
+                const sao_pq_column_data *chunk, *again;
+                ASSERT_OK(sao_parquet_read_column_chunk(&chunk, file, c, g));
+                ASSERT_EQ(chunk->count, sao_parquet_row_group_rows(file, g));
+                check_rows(chunk, whole, first);
+                ASSERT_OK(sao_parquet_read_column_chunk(&again, file, c, g));
+                ASSERT_TRUE(again == chunk);
+                first += chunk->count;
+            }
+            /* With the chunks cached, rows come from them. */
+            check_read_rows(file, c, whole, SAMPLE_ROWS - 1, 1);
+            check_read_rows(file, c, whole, 250, 100);
+        }
+        /* Once a column was read whole, chunks and rows are taken from it. */
+        sao_pq_file *later = open_mem(buf, len);
+        const sao_pq_column_data *whole, *chunk;
+        ASSERT_OK(sao_parquet_read_column(&whole, later, 3));
+        check_read_rows(later, 3, whole, 17, 300);
+        ASSERT_OK(sao_parquet_read_column_chunk(&chunk, later, 3, groups - 1));
+        check_rows(chunk, whole, SAMPLE_ROWS - chunk->count);
+        /* Out of range. */
+        const sao_pq_column_data *none = NULL;
+        ASSERT_EQ(sao_parquet_read_rows(&none, later, 8, 0, 1), SAO_ERANGE);
+        ASSERT_EQ(sao_parquet_read_rows(&none, later, 0, SAMPLE_ROWS + 1, 0), SAO_ERANGE);
+        ASSERT_EQ(sao_parquet_read_rows(&none, later, 0, SAMPLE_ROWS - 1, 2), SAO_ERANGE);
+        ASSERT_EQ(sao_parquet_read_rows(&none, later, 0, 1, SIZE_MAX), SAO_ERANGE);
+        ASSERT_EQ(sao_parquet_read_column_chunk(&none, later, 0, groups), SAO_ERANGE);
+        ASSERT_EQ(sao_parquet_read_column_chunk(&none, later, 8, 0), SAO_ERANGE);
+        ASSERT_TRUE(none == NULL);
+        sao_parquet_close(later);
+        sao_parquet_close(file);
+        sao_parquet_close(reference);
+        sao_free(buf);
+    }
+}
+
+/* Rows wanted from one page never make the other pages of their chunk be decompressed: a
+ * damaged page fails only the reads that need it. */
+static void test_partial_read_skips_pages(void)
+{
+    enum { ROWS = 100 };
+    double v[ROWS];
+    uint8_t valid[ROWS];
+    for (size_t r = 0; r < ROWS; r++) {
+        v[r] = (double)r * 1.5;
+        valid[r] = r % 7 != 3;
+    }
+    sao_pq_column cols[] = {{"v", SAO_PQ_DOUBLE, v, valid}};
+    sao_pq_write_options opts;
+    sao_pq_write_options_init(&opts);
+    opts.codec = SAO_PQ_GZIP; /* gzip checks its stream, so the damage cannot go unseen */
+    opts.page_rows = 10;
+    size_t len;
+    char *buf = write_mem(cols, 1, ROWS, &opts, &len);
+    /* The first page follows the magic; its body starts after its header with the gzip
+     * header, whose third byte names the compression method. */
+    sao_thrift_in in;
+    sao_store__thrift_in_init(&in, buf + 4, len - 4);
+    ASSERT_OK(sao_store__thrift_skip(&in, SAO_THRIFT_STRUCT));
+    size_t body = (size_t)(in.pos - (const uint8_t *)buf);
+    ASSERT_EQ((uint8_t)buf[body], 0x1f);
+    ASSERT_EQ((uint8_t)buf[body + 1], 0x8b);
+    buf[body + 2] = 0x7f;
+    sao_pq_file *file = open_mem(buf, len);
+    const sao_pq_column_data *got;
+    ASSERT_OK(sao_parquet_read_rows(&got, file, 0, 10, ROWS - 10));
+    for (size_t r = 0; r < ROWS - 10; r++) {
+        ASSERT_EQ(got->valid[r], valid[10 + r]);
+        ASSERT_TRUE(same_double(got->f64[r], valid[10 + r] ? v[10 + r] : 0.0));
+    }
+    ASSERT_OK(sao_parquet_read_rows(&got, file, 0, ROWS - 1, 1));
+    ASSERT_TRUE(same_double(got->f64[0], v[ROWS - 1]));
+    ASSERT_EQ(sao_parquet_read_rows(&got, file, 0, 9, 1), SAO_ECORRUPT);
+    ASSERT_CONTAINS(sao_error_last(), "column 'v'");
+    ASSERT_EQ(sao_parquet_read_rows(&got, file, 0, 5, 10), SAO_ECORRUPT);
+    ASSERT_EQ(sao_parquet_read_column_chunk(&got, file, 0, 0), SAO_ECORRUPT);
+    ASSERT_EQ(sao_parquet_read_column(&got, file, 0), SAO_ECORRUPT);
+    sao_parquet_close(file);
+    sao_free(buf);
+}
+
+/* A one-column file of three rows (1, 5, 3) of physical type `physical` (INT64 or INT96) whose
+ * column chunk carries the statistics given: `fields` says which of legacy min/max (1) and
+ * min_value/max_value (2) are written, each as `value_len` bytes holding lo and hi. */
+static char *stats_file(size_t *len, int physical, int fields, size_t value_len, int64_t lo,
+                        int64_t hi)
+{
+    sao_buf file;
+    sao_buf_init(&file, 0);
+    sao_buf_append(&file, "PAR1", 4);
+    /* PLAIN values: 8 bytes each, or 12 for INT96 (nanoseconds, then the day). */
+    size_t width = physical == SAO_PQT_INT96 ? 12 : 8;
+    uint8_t values[36] = {0};
+    for (size_t i = 0; i < 3; i++) sao_pq_store_u64(values + width * i, i == 1 ? 5 : 2 * i + 1);
+    sao_thrift_out o;
+    sao_store__thrift_out_init(&o, &file);
+    sao_store__thrift_struct_begin(&o);
+    sao_store__thrift_field_i32(&o, 1, SAO_PQ_PAGE_DATA);
+    sao_store__thrift_field_i32(&o, 2, (int32_t)(3 * width));
+    sao_store__thrift_field_i32(&o, 3, (int32_t)(3 * width));
+    sao_store__thrift_field_struct_begin(&o, 5);
+    sao_store__thrift_field_i32(&o, 1, 3);
+    sao_store__thrift_field_i32(&o, 2, SAO_PQ_ENC_PLAIN);
+    sao_store__thrift_field_i32(&o, 3, SAO_PQ_ENC_RLE);
+    sao_store__thrift_field_i32(&o, 4, SAO_PQ_ENC_RLE);
+    sao_store__thrift_struct_end(&o);
+    sao_store__thrift_struct_end(&o);
+    sao_buf_append(&file, values, 3 * width);
+    int64_t chunk_size = (int64_t)file.len - 4;
+    size_t footer_start = file.len;
+    uint8_t lo_bytes[8], hi_bytes[8];
+    sao_pq_store_u64(lo_bytes, (uint64_t)lo);
+    sao_pq_store_u64(hi_bytes, (uint64_t)hi);
+    sao_store__thrift_struct_begin(&o);
+    sao_store__thrift_field_i32(&o, 1, 1);
+    sao_store__thrift_field_list_begin(&o, 2, SAO_THRIFT_STRUCT, 2);
+    sao_store__thrift_struct_begin(&o);
+    sao_store__thrift_field_string(&o, 4, "root");
+    sao_store__thrift_field_i32(&o, 5, 1);
+    sao_store__thrift_struct_end(&o);
+    sao_store__thrift_struct_begin(&o);
+    sao_store__thrift_field_i32(&o, 1, physical);
+    sao_store__thrift_field_i32(&o, 3, SAO_PQ_REQUIRED);
+    sao_store__thrift_field_string(&o, 4, "v");
+    sao_store__thrift_struct_end(&o);
+    sao_store__thrift_field_i64(&o, 3, 3);
+    sao_store__thrift_field_list_begin(&o, 4, SAO_THRIFT_STRUCT, 1);
+    sao_store__thrift_struct_begin(&o);
+    sao_store__thrift_field_list_begin(&o, 1, SAO_THRIFT_STRUCT, 1);
+    sao_store__thrift_struct_begin(&o);
+    sao_store__thrift_field_struct_begin(&o, 3);
+    sao_store__thrift_field_i32(&o, 1, physical);
+    sao_store__thrift_field_list_begin(&o, 2, SAO_THRIFT_I32, 1);
+    sao_store__thrift_put_i32(&o, SAO_PQ_ENC_PLAIN);
+    sao_store__thrift_field_list_begin(&o, 3, SAO_THRIFT_BINARY, 1);
+    sao_store__thrift_put_binary(&o, "v", 1);
+    sao_store__thrift_field_i32(&o, 4, SAO_PQ_UNCOMPRESSED);
+    sao_store__thrift_field_i64(&o, 5, 3);
+    sao_store__thrift_field_i64(&o, 6, chunk_size);
+    sao_store__thrift_field_i64(&o, 7, chunk_size);
+    sao_store__thrift_field_i64(&o, 9, 4);
+    sao_store__thrift_field_struct_begin(&o, 12);
+    if (fields & 1) {
+        sao_store__thrift_field_binary(&o, 1, hi_bytes, value_len);
+        sao_store__thrift_field_binary(&o, 2, lo_bytes, value_len);
+    }
+    if (fields & 2) {
+        sao_store__thrift_field_binary(&o, 5, hi_bytes, value_len);
+        sao_store__thrift_field_binary(&o, 6, lo_bytes, value_len);
+    }
+    sao_store__thrift_struct_end(&o);
+    sao_store__thrift_struct_end(&o);
+    sao_store__thrift_struct_end(&o);
+    sao_store__thrift_field_i64(&o, 2, chunk_size);
+    sao_store__thrift_field_i64(&o, 3, 3);
+    sao_store__thrift_struct_end(&o);
+    sao_store__thrift_struct_end(&o);
+    uint8_t tail[8];
+    sao_pq_store_u32(tail, (uint32_t)(file.len - footer_start));
+    memcpy(tail + 4, "PAR1", 4);
+    sao_buf_append(&file, tail, 8);
+    return sao_buf_detach(&file, len);
+}
+
+static int stats_range(int physical, int fields, size_t value_len, int64_t lo, int64_t hi,
+                       int64_t *min, int64_t *max)
+{
+    size_t len;
+    char *buf = stats_file(&len, physical, fields, value_len, lo, hi);
+    sao_pq_file *file = open_mem(buf, len);
+    /* The statistics never stop the data from being read. */
+    const sao_pq_column_data *col;
+    ASSERT_OK(sao_parquet_read_column_chunk(&col, file, 0, 0));
+    ASSERT_EQ(col->count, 3);
+    int rc = sao_parquet_chunk_range_i64(min, max, file, 0, 0);
+    sao_parquet_close(file);
+    sao_free(buf);
+    return rc;
+}
+
+static void test_chunk_range_i64(void)
+{
+    enum { ROWS = 12 };
+    int64_t ts[ROWS], i[ROWS];
+    double d[ROWS];
+    const char *s[ROWS];
+    uint8_t valid[ROWS];
+    for (size_t r = 0; r < ROWS; r++) {
+        ts[r] = INT64_C(1700000000000000) + (int64_t)((r * 7) % ROWS) * 86400000000;
+        i[r] = r == 1 ? INT64_MIN : r == 2 ? INT64_MAX : (int64_t)r * 1000 - 5000;
+        valid[r] = r < 4 || r >= 8; /* the second row group of `i` is all null */
+        d[r] = (double)r;
+        s[r] = words[r % 6];
+    }
+    sao_pq_column cols[] = {{"ts", SAO_PQ_TIMESTAMP_US, ts, NULL},
+                            {"i", SAO_PQ_INT64, i, valid},
+                            {"d", SAO_PQ_DOUBLE, d, NULL},
+                            {"s", SAO_PQ_STRING, s, NULL}};
+    sao_pq_write_options opts;
+    sao_pq_write_options_init(&opts);
+    opts.row_group_rows = 4;
+    size_t len;
+    char *buf = write_mem(cols, 4, ROWS, &opts, &len);
+    sao_pq_file *file = open_mem(buf, len);
+    ASSERT_EQ(sao_parquet_num_row_groups(file), 3);
+    for (size_t g = 0; g < 3; g++) {
+        ASSERT_EQ(sao_parquet_row_group_rows(file, g), 4);
+        for (size_t c = 0; c < 2; c++) {
+            const int64_t *v = c == 0 ? ts : i;
+            int any = 0;
+            int64_t want_min = 0, want_max = 0;
+            for (size_t r = 4 * g; r < 4 * g + 4; r++) {
+                if (c == 1 && !valid[r]) continue;
+                if (!any || v[r] < want_min) want_min = v[r];
+                if (!any || v[r] > want_max) want_max = v[r];
+                any = 1;
+            }
+            int64_t min = 1, max = -1;
+            int rc = sao_parquet_chunk_range_i64(&min, &max, file, c, g);
+            if (!any) {
+                /* Every value null: no bounds, and the outputs stay untouched. */
+                ASSERT_EQ(rc, SAO_ENODATA);
+                ASSERT_CONTAINS(sao_error_last(), "column 'i' has no statistics");
+                ASSERT_EQ(min, 1);
+                ASSERT_EQ(max, -1);
+                continue;
+            }
+            ASSERT_OK(rc);
+            ASSERT_EQ(min, want_min);
+            ASSERT_EQ(max, want_max);
+        }
+    }
+    int64_t min = 0, max = 0;
+    ASSERT_EQ(sao_parquet_chunk_range_i64(&min, &max, file, 2, 0), SAO_EINVAL);
+    ASSERT_CONTAINS(sao_error_last(), "column 'd'");
+    ASSERT_EQ(sao_parquet_chunk_range_i64(&min, &max, file, 3, 0), SAO_EINVAL);
+    ASSERT_EQ(sao_parquet_chunk_range_i64(&min, &max, file, 4, 0), SAO_ERANGE);
+    ASSERT_EQ(sao_parquet_chunk_range_i64(&min, &max, file, 0, 3), SAO_ERANGE);
+    sao_parquet_close(file);
+    sao_free(buf);
+
+    /* Other writers: both kinds of fields, the legacy ones alone, none at all. */
+    ASSERT_OK(stats_range(SAO_PQT_INT64, 3, 8, 1, 5, &min, &max));
+    ASSERT_EQ(min, 1);
+    ASSERT_EQ(max, 5);
+    ASSERT_OK(stats_range(SAO_PQT_INT64, 1, 8, -7, 9, &min, &max));
+    ASSERT_EQ(min, -7);
+    ASSERT_EQ(max, 9);
+    ASSERT_EQ(stats_range(SAO_PQT_INT64, 0, 8, 1, 5, &min, &max), SAO_ENODATA);
+    /* Statistics that cannot be right. */
+    ASSERT_EQ(stats_range(SAO_PQT_INT64, 2, 4, 1, 5, &min, &max), SAO_ECORRUPT);
+    ASSERT_CONTAINS(sao_error_last(), "statistics of 4 and 4 bytes");
+    ASSERT_EQ(stats_range(SAO_PQT_INT64, 2, 0, 1, 5, &min, &max), SAO_ECORRUPT);
+    ASSERT_EQ(stats_range(SAO_PQT_INT64, 2, 8, 6, 5, &min, &max), SAO_ECORRUPT);
+    ASSERT_CONTAINS(sao_error_last(), "min 6 above max 5");
+    /* INT96 timestamps have no defined order for their statistics. */
+    ASSERT_EQ(stats_range(SAO_PQT_INT96, 0, 12, 0, 0, &min, &max), SAO_EINVAL);
+}
+
+/* Files opened by path read their chunks from the file, footer first. */
+static void test_open_file_reads_chunks(void)
+{
+    static sample t;
+    sample_init(&t);
+    const char *dir = test_dir();
+    char path[512];
+    snprintf(path, sizeof(path), "%s/chunks.parquet", dir);
+    /* Many small row groups: a footer far larger than one read from the end of the file. */
+    static const size_t group_rows[] = {300, 5};
+    for (size_t k = 0; k < SAO_ARRAY_LEN(group_rows); k++) {
+        sao_pq_write_options opts;
+        sao_pq_write_options_init(&opts);
+        opts.row_group_rows = group_rows[k];
+        opts.page_rows = 16;
+        ASSERT_OK(sao_parquet_write(path, t.cols, 8, SAMPLE_ROWS, &opts));
+        sao_pq_file *file = NULL;
+        ASSERT_OK(sao_parquet_open(&file, path));
+        ASSERT_EQ(sao_parquet_num_row_groups(file),
+                  (SAMPLE_ROWS + group_rows[k] - 1) / group_rows[k]);
+        check_sample(file, &t, SAMPLE_ROWS);
+        sao_pq_file *again = NULL;
+        ASSERT_OK(sao_parquet_open(&again, path));
+        for (size_t c = 0; c < 8; c++) {
+            const sao_pq_column_data *whole;
+            ASSERT_OK(sao_parquet_read_column(&whole, file, c));
+            check_read_rows(again, c, whole, SAMPLE_ROWS - 1, 1);
+            check_read_rows(again, c, whole, 123, 456);
+            const sao_pq_column_data *chunk;
+            ASSERT_OK(sao_parquet_read_column_chunk(&chunk, again, c, 1));
+            check_rows(chunk, whole, group_rows[k]);
+        }
+        sao_parquet_close(again);
+        sao_parquet_close(file);
+    }
+    unlink(path);
+}
+
+/* An open file keeps reading the bytes it opened: a replacement by rename (how every file of
+ * the store is written) does not disturb it, and a file cut short under it reads as corrupt. */
+static void test_open_file_changed_underneath(void)
+{
+    const char *dir = test_dir();
+    char path[512];
+    snprintf(path, sizeof(path), "%s/changing.parquet", dir);
+    enum { ROWS = 5000 };
+    static double a[ROWS], b[ROWS];
+    for (size_t r = 0; r < ROWS; r++) {
+        a[r] = (double)r;
+        b[r] = -(double)r;
+    }
+    sao_pq_column col_a = {"v", SAO_PQ_DOUBLE, a, NULL}, col_b = {"v", SAO_PQ_DOUBLE, b, NULL};
+    sao_pq_write_options opts;
+    sao_pq_write_options_init(&opts);
+    opts.codec = SAO_PQ_UNCOMPRESSED; /* 40 KB: the magic at the start is a read of its own */
+    opts.row_group_rows = 1000;
+    ASSERT_OK(sao_parquet_write(path, &col_a, 1, ROWS, &opts));
+    sao_pq_file *file = NULL;
+    ASSERT_OK(sao_parquet_open(&file, path));
+    ASSERT_OK(sao_parquet_write(path, &col_b, 1, ROWS, &opts));
+    const sao_pq_column_data *got;
+    ASSERT_OK(sao_parquet_read_rows(&got, file, 0, ROWS - 1, 1));
+    ASSERT_TRUE(same_double(got->f64[0], a[ROWS - 1]));
+    sao_parquet_close(file);
+
+    ASSERT_OK(sao_parquet_open(&file, path));
+    struct stat sb;
+    ASSERT_EQ(stat(path, &sb), 0);
+    ASSERT_EQ(truncate(path, sb.st_size / 2), 0);
+    ASSERT_OK(sao_parquet_read_rows(&got, file, 0, 0, 1)); /* still there */
+    ASSERT_TRUE(same_double(got->f64[0], b[0]));
+    ASSERT_EQ(sao_parquet_read_rows(&got, file, 0, ROWS - 1, 1), SAO_ECORRUPT);
+    ASSERT_CONTAINS(sao_error_last(), "the file ends at byte");
+    ASSERT_EQ(sao_parquet_read_column(&got, file, 0), SAO_ECORRUPT);
+    sao_parquet_close(file);
+    /* Reopened, the cut file is refused at once. */
+    ASSERT_EQ(sao_parquet_open(&file, path), SAO_ECORRUPT);
+
+    /* The magic at the start of a file larger than the read from its end. */
+    ASSERT_OK(sao_parquet_write(path, &col_a, 1, ROWS, &opts));
+    FILE *fp = fopen(path, "r+b");
+    ASSERT_TRUE(fp != NULL);
+    ASSERT_EQ(fputc('X', fp), 'X');
+    ASSERT_EQ(fclose(fp), 0);
+    ASSERT_EQ(sao_parquet_open(&file, path), SAO_ECORRUPT);
+    ASSERT_CONTAINS(sao_error_last(), "magic");
+    ASSERT_CONTAINS(sao_error_last(), "changing.parquet");
+
+    /* Not a regular file; too short to be Parquet. */
+    ASSERT_EQ(sao_parquet_open(&file, dir), SAO_EIO);
+    ASSERT_CONTAINS(sao_error_last(), "not a regular file");
+    ASSERT_OK(sao_file_write_atomic(path, "PAR1PAR1", 8));
+    ASSERT_EQ(sao_parquet_open(&file, path), SAO_ECORRUPT);
+    ASSERT_CONTAINS(sao_error_last(), "only 8 bytes");
+    unlink(path);
+}
+
 /* ---- corrupt files -------------------------------------------------------------------------- */
 
 static char *small_file(size_t *len, sao_pq_codec codec)
@@ -1645,6 +2079,101 @@ static void test_corrupt_magic_and_lengths(void)
     sao_free(buf);
 }
 
+/* small_file with pages of 5 rows: the partial reads below walk pages and skip some. */
+static char *small_paged_file(size_t *len, sao_pq_codec codec)
+{
+    static double d[40];
+    static int64_t i[40];
+    static const char *s[40];
+    static uint8_t valid[40];
+    for (size_t r = 0; r < 40; r++) {
+        d[r] = (double)r / 3;
+        i[r] = (int64_t)r * 1000;
+        s[r] = words[r % 6];
+        valid[r] = r % 4 != 1;
+    }
+    sao_pq_column cols[] = {{"d", SAO_PQ_DOUBLE, d, valid},
+                            {"i", SAO_PQ_TIMESTAMP_US, i, NULL},
+                            {"s", SAO_PQ_STRING, s, valid}};
+    sao_pq_write_options opts;
+    sao_pq_write_options_init(&opts);
+    opts.codec = codec;
+    opts.row_group_rows = 16;
+    opts.page_rows = 5;
+    return write_mem(cols, 3, 40, &opts, len);
+}
+
+static void expect_partial_error(int rc)
+{
+    if (!rc) return;
+    ASSERT_TRUE(rc == SAO_ECORRUPT || rc == SAO_EUNSUPPORTED || rc == SAO_ETOOBIG);
+    ASSERT_TRUE(sao_error_last()[0] != '\0');
+}
+
+/* Opens and reads through the partial-read API only: statistics, rows and chunks of every
+ * column, rows first so that they are decoded from the file rather than from a cached chunk.
+ * Never crashes; returns the number of reads that failed. */
+static int read_partially(const void *data, size_t len)
+{
+    sao_pq_file *file = NULL;
+    int rc = sao_parquet_open_mem(&file, data, len);
+    if (rc) {
+        expect_partial_error(rc);
+        return 1;
+    }
+    int failures = 0;
+    size_t rows = sao_parquet_num_rows(file), groups = sao_parquet_num_row_groups(file);
+    for (size_t c = 0; c < sao_parquet_num_columns(file); c++) {
+        for (size_t g = 0; g < groups; g++) {
+            int64_t min, max;
+            int r = sao_parquet_chunk_range_i64(&min, &max, file, c, g);
+            ASSERT_TRUE(r == 0 || r == SAO_ENODATA || r == SAO_EINVAL || r == SAO_ECORRUPT);
+            if (!r) ASSERT_TRUE(min <= max);
+        }
+        size_t starts[] = {0, rows / 2, rows ? rows - 1 : 0};
+        for (size_t k = 0; k < SAO_ARRAY_LEN(starts); k++) {
+            const sao_pq_column_data *col;
+            size_t count = rows - starts[k] < 7 ? rows - starts[k] : 7;
+            int r = sao_parquet_read_rows(&col, file, c, starts[k], count);
+            expect_partial_error(r);
+            failures += r != 0;
+            if (!r) ASSERT_EQ(col->count, count);
+        }
+        for (size_t g = 0; g < groups; g++) {
+            const sao_pq_column_data *col;
+            int r = sao_parquet_read_column_chunk(&col, file, c, g);
+            expect_partial_error(r);
+            failures += r != 0;
+            if (!r) ASSERT_EQ(col->count, sao_parquet_row_group_rows(file, g));
+        }
+    }
+    sao_parquet_close(file);
+    return failures;
+}
+
+static void test_corrupt_partial_reads(void)
+{
+    for (size_t k = 0; k < SAO_ARRAY_LEN(codecs); k++) {
+        size_t len;
+        char *buf = small_paged_file(&len, codecs[k]);
+        ASSERT_EQ(read_partially(buf, len), 0);
+        for (size_t cut = 0; cut < len; cut++) ASSERT_TRUE(read_partially(buf, cut) != 0);
+        char *copy = sao_malloc(len);
+        static const uint8_t patterns[] = {0xFF, 0x01, 0x80, 0x7F};
+        size_t errors = 0;
+        for (size_t pos = 0; pos < len; pos++) {
+            for (size_t p = 0; p < sizeof(patterns); p++) {
+                memcpy(copy, buf, len);
+                copy[pos] = (char)(copy[pos] ^ patterns[p]);
+                errors += read_partially(copy, len) != 0;
+            }
+        }
+        ASSERT_TRUE(errors > 0);
+        sao_free(copy);
+        sao_free(buf);
+    }
+}
+
 static void test_limits(void)
 {
     sao_pq_limits saved, tight;
@@ -1682,4 +2211,7 @@ SAO_TEST_MAIN(TEST(test_roundtrip_every_codec), TEST(test_types_in_schema),
               TEST(test_hand_unsupported), TEST(test_hand_corrupt_pages),
               TEST(test_hybrid_spec_vectors), TEST(test_hybrid_roundtrip), TEST(test_thrift),
               TEST(test_corrupt_truncated), TEST(test_corrupt_flipped_bytes),
-              TEST(test_corrupt_magic_and_lengths), TEST(test_limits))
+              TEST(test_corrupt_magic_and_lengths), TEST(test_limits),
+              TEST(test_partial_reads_match_whole), TEST(test_partial_read_skips_pages),
+              TEST(test_chunk_range_i64), TEST(test_open_file_reads_chunks),
+              TEST(test_open_file_changed_underneath), TEST(test_corrupt_partial_reads))
