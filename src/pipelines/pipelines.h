@@ -108,4 +108,71 @@ const char *const *sao_train_input_names(size_t *count);
  * (dispose it) on success only. */
 int sao_train_ticker(sao_train_result *res, const char *ticker, const sao_train_options *opts);
 
+/* ---------------------------------------------------------------------------------------------
+ * Inference (inference_pipeline.c). A serving model per ticker, kept in memory and reloaded when
+ * the ticker's registry.json points to another version (requests in flight finish on the model
+ * they started with); the input window comes from the online store's window view in one round
+ * trip (the raw columns the model inputs are computed from, as the training pipeline computes
+ * them), is scaled with the model's scaler, run forward and turned back into prices for the
+ * next `horizon` trading days of the ticker's calendar. Predictions can be cached in Redis under
+ * a key that names the model version and the as-of bar, so a new bar or a new version is a miss.
+ * Safe to call from many threads at once.
+ */
+#define SAO_FORECAST_MAX_HORIZON 64
+
+typedef struct sao_forecast {
+    char ticker[SAO_TICKER_MAX + 1];
+    sao_asset_class asset_class;
+    int64_t as_of_day;  /* the last bar of the input window */
+    double last_close;  /* its close: the persistence baseline for every step */
+    int horizon;
+    int64_t day[SAO_FORECAST_MAX_HORIZON];     /* the trading days forecast */
+    double close[SAO_FORECAST_MAX_HORIZON];    /* predicted closes */
+    double drift[SAO_FORECAST_MAX_HORIZON];    /* the drift baseline's closes */
+    char arch[8];       /* "lstm" / "gru" */
+    int model_version;
+    char parent_ticker[32]; /* "" when trained from scratch */
+    int cached;         /* served from the prediction cache */
+    double seconds;     /* time spent computing (or fetching from the cache) */
+} sao_forecast;
+
+typedef struct sao_inference_options {
+    const sao_fs_repo *repo; /* borrowed; must outlive the engine */
+    int connections;         /* online-store connections in the pool (0: 4) */
+    int cache;               /* use the Redis prediction cache */
+    long cache_ttl_s;        /* upper bound on a cached entry's life (0: 7 days) */
+} sao_inference_options;
+
+typedef struct sao_inference sao_inference;
+
+void sao_inference_options_init(sao_inference_options *opts);
+/* Creates the engine. The online store may be unreachable: calls then fail with SAO_ENET and
+ * the pool reconnects by itself on later calls. */
+int sao_inference_new(sao_inference **out, const sao_inference_options *opts);
+void sao_inference_free(sao_inference *inf);
+/* Forecasts `ticker` (validated, upper-cased). Errors: SAO_EINVAL bad ticker syntax;
+ * SAO_ENOENT no serving model (the message says how to train one) or no online window (the
+ * message says to materialize); SAO_ENET the online store is unreachable; SAO_ECORRUPT a model
+ * or window that does not fit. `use_cache` 0 bypasses the cache for this call. */
+int sao_inference_predict(sao_inference *inf, sao_forecast *out, const char *ticker,
+                          int use_cache);
+/* PINGs the online store through the pool: 0 when reachable, SAO_ENET otherwise. */
+int sao_inference_ping(sao_inference *inf);
+/* Models held in memory now (ticker, version, arch); *out: sao_free. */
+typedef struct sao_inference_model_info {
+    char ticker[SAO_TICKER_MAX + 1];
+    int version;
+    char arch[8];
+} sao_inference_model_info;
+int sao_inference_models(sao_inference_model_info **out, size_t *count, sao_inference *inf);
+/* Loads the serving model of every ticker with a registry (at start-up); *loaded gets how many.
+ * A ticker whose model fails to load is logged and skipped. */
+int sao_inference_preload(sao_inference *inf, size_t *loaded);
+/* Computes the default model inputs (sao_train_input_names order) for rows [0, rows) from the
+ * raw columns, column-major [inputs x rows], exactly as training does; row 0 is NaN where an
+ * input needs the previous row. */
+void sao_train_compute_inputs(double *out, size_t rows, const double *close, const double *volume,
+                              const double *log_return, const double *rsi, const double *macd_hist,
+                              const double *bb_pct_b, const double *volatility, const double *atr);
+
 #endif

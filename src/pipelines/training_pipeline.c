@@ -124,6 +124,28 @@ done:
     return rc;
 }
 
+void sao_train_compute_inputs(double *x, size_t rows, const double *close, const double *volume,
+                              const double *log_return, const double *rsi, const double *macd_hist,
+                              const double *bb_pct_b, const double *volatility, const double *atr)
+{
+    for (size_t r = 0; r < rows; r++) {
+        const double ok_close = close[r] > 0.0 ? close[r] : NAN;
+        double vol_change = NAN;
+        if (r > 0 && volume[r] >= 0.0 && volume[r - 1] >= 0.0)
+            vol_change = log((volume[r] + 1.0) / (volume[r - 1] + 1.0));
+        const double values[INPUT_COUNT] = {
+            log_return[r],          /* log_return_1d */
+            vol_change,             /* log_volume_change */
+            rsi[r] / 100.0,         /* rsi_14_scaled */
+            macd_hist[r] / ok_close, /* macd_hist_rel */
+            bb_pct_b[r],            /* bb_pct_b */
+            volatility[r],          /* volatility_20 */
+            atr[r] / ok_close,      /* atr_14_rel */
+        };
+        for (size_t f = 0; f < INPUT_COUNT; f++) x[f * rows + r] = values[f];
+    }
+}
+
 /* The default inputs, column-major [INPUT_COUNT x rows] as sao_prep_new takes them. A value that
  * cannot be computed (the first row, a non-positive close) is NaN and drops out as warm-up or
  * as a window left out. */
@@ -131,23 +153,10 @@ static double *build_inputs(const sao_bars *bars, const double *ind)
 {
     const size_t rows = bars->count;
     double *x = sao_malloc(INPUT_COUNT * rows * sizeof(double));
-    for (size_t r = 0; r < rows; r++) {
-        const double close = bars->close[r];
-        const double ok_close = close > 0.0 ? close : NAN;
-        double vol_change = NAN;
-        if (r > 0 && bars->volume[r] >= 0.0 && bars->volume[r - 1] >= 0.0)
-            vol_change = log((bars->volume[r] + 1.0) / (bars->volume[r - 1] + 1.0));
-        const double values[INPUT_COUNT] = {
-            ind[COL_LOG_RETURN * rows + r],           /* log_return_1d */
-            vol_change,                               /* log_volume_change */
-            ind[COL_RSI * rows + r] / 100.0,          /* rsi_14_scaled */
-            ind[COL_MACD_HIST * rows + r] / ok_close, /* macd_hist_rel */
-            ind[COL_BB_PCT_B * rows + r],             /* bb_pct_b */
-            ind[COL_VOLATILITY * rows + r],           /* volatility_20 */
-            ind[COL_ATR * rows + r] / ok_close,       /* atr_14_rel */
-        };
-        for (size_t f = 0; f < INPUT_COUNT; f++) x[f * rows + r] = values[f];
-    }
+    sao_train_compute_inputs(x, rows, bars->close, bars->volume, ind + COL_LOG_RETURN * rows,
+                             ind + COL_RSI * rows, ind + COL_MACD_HIST * rows,
+                             ind + COL_BB_PCT_B * rows, ind + COL_VOLATILITY * rows,
+                             ind + COL_ATR * rows);
     return x;
 }
 
