@@ -7,13 +7,14 @@ packages=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libcurl4-openssl-dev libjansson-dev libzstd-dev libsnappy-dev zlib1g-dev
   libmicrohttpd-dev libhiredis-dev libopenblas-dev libyaml-dev libxml2-dev
-  redis-server python3 python3-pandas python3-torch nodejs npm
+  redis-server prometheus wrk python3 python3-pandas python3-torch python3-fastapi python3-uvicorn
+  python3-redis nodejs npm
 )
 # Only the C toolchain and libraries are needed to build; the rest serve tests and benchmarks.
 [ "${SAO_BOOTSTRAP_MINIMAL:-0}" = 1 ] && packages=(
   build-essential cmake pkg-config
   libcurl4-openssl-dev libjansson-dev libzstd-dev libsnappy-dev zlib1g-dev libmicrohttpd-dev
-  libhiredis-dev libyaml-dev
+  libhiredis-dev libyaml-dev libopenblas-dev
 )
 
 missing=()
