@@ -50,9 +50,15 @@ int sao_cmd_features(int argc, char **argv);
 void sao_cmd_features_help(FILE *out);
 int sao_cmd_demo(int argc, char **argv);
 void sao_cmd_demo_help(FILE *out);
+/* The demo universe's ingestion (Yahoo, else local CSV files); returns the tickers ingested. */
+size_t sao_cli_demo_ingest(int offline);
+int sao_cmd_up(int argc, char **argv);
+void sao_cmd_up_help(FILE *out);
 int sao_cmd_train(int argc, char **argv);
 void sao_cmd_train_help(FILE *out);
 int sao_cmd_evaluate(int argc, char **argv);
 void sao_cmd_evaluate_help(FILE *out);
+int sao_cmd_predict(int argc, char **argv);
+void sao_cmd_predict_help(FILE *out);
 
 #endif

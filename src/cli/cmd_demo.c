@@ -1,7 +1,7 @@
 /*
- * `sao demo`: the main job until the server exists. Ingests a demo universe (Yahoo when the
- * network allows, else real CSV files found locally), then prints where the data is and the
- * last rows of each ticker.
+ * `sao demo`: ingests a demo universe (Yahoo when the network allows, else real CSV files found
+ * locally), then prints where the data is and the last rows of each ticker. `sao up` reuses its
+ * ingestion step.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -141,6 +141,21 @@ static size_t ingest_yahoo(void)
     return ok;
 }
 
+size_t sao_cli_demo_ingest(int offline)
+{
+    size_t ok = 0;
+    if (!offline) {
+        printf("Ingesting %s, %s, %s from Yahoo Finance...\n", demo_tickers[0], demo_tickers[1],
+               demo_tickers[2]);
+        ok = ingest_yahoo();
+    }
+    if (ok == 0) {
+        printf("Importing local CSV files instead...\n");
+        ok = ingest_local();
+    }
+    return ok;
+}
+
 static void print_tail(const char *ticker, size_t rows_wanted)
 {
     sao_pq_file *bars = NULL, *tech = NULL;
@@ -191,16 +206,7 @@ int sao_cmd_demo(int argc, char **argv)
         }
     }
     printf("stock-agent-ops demo: SAO_HOME=%s\n", sao_config_get("SAO_HOME"));
-    size_t ok = 0;
-    if (!offline) {
-        printf("Ingesting %s, %s, %s from Yahoo Finance...\n", demo_tickers[0], demo_tickers[1],
-               demo_tickers[2]);
-        ok = ingest_yahoo();
-    }
-    if (ok == 0) {
-        printf("Importing local CSV files instead...\n");
-        ok = ingest_local();
-    }
+    sao_cli_demo_ingest(offline);
     char **tickers = NULL;
     size_t count = 0;
     if (sao_offline_list_tickers(&tickers, &count) != 0 || count == 0) {

@@ -11,7 +11,7 @@ static int cmd_version(int argc, char **argv);
 static void cmd_version_help(FILE *out);
 
 static const sao_command commands[] = {
-    {"demo", "Ingest a demo universe and show where the data is (the main job)", sao_cmd_demo,
+    {"demo", "Ingest a demo universe and show where the data is", sao_cmd_demo,
      sao_cmd_demo_help},
     {"ingest", "Fetch or import daily bars, validate, compute indicators, store", sao_cmd_ingest,
      sao_cmd_ingest_help},
@@ -29,6 +29,8 @@ static const sao_command commands[] = {
      sao_cmd_train, sao_cmd_train_help},
     {"evaluate", "Print a registered model's test-split metrics against the baselines",
      sao_cmd_evaluate, sao_cmd_evaluate_help},
+    {"predict", "Forecast a ticker's next closes with its serving model (online window)",
+     sao_cmd_predict, sao_cmd_predict_help},
     {"config", "Print every setting with its effective value (secrets masked)", sao_cmd_config,
      sao_cmd_config_help},
     {"version", "Print the version", cmd_version, cmd_version_help},

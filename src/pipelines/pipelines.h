@@ -168,6 +168,17 @@ int sao_inference_models(sao_inference_model_info **out, size_t *count, sao_infe
 /* Loads the serving model of every ticker with a registry (at start-up); *loaded gets how many.
  * A ticker whose model fails to load is logged and skipped. */
 int sao_inference_preload(sao_inference *inf, size_t *loaded);
+/* Counters since the engine was created, for the caller's metrics. A cache error (a failed
+ * GET or SET) never fails a prediction: it is only counted here. */
+typedef struct sao_inference_stats {
+    uint64_t predictions;     /* requests that reached the online store with a model */
+    uint64_t cache_hits;
+    uint64_t cache_misses;    /* cached lookups that ran the model */
+    uint64_t cache_errors;
+    uint64_t reloads;         /* versions loaded (first loads included) */
+    uint64_t reload_failures; /* checks that failed while an older version kept serving */
+} sao_inference_stats;
+void sao_inference_get_stats(sao_inference_stats *out, sao_inference *inf);
 /* Computes the default model inputs (sao_train_input_names order) for rows [0, rows) from the
  * raw columns, column-major [inputs x rows], exactly as training does; row 0 is NaN where an
  * input needs the previous row. */

@@ -1,7 +1,8 @@
 /*
  * The Redis online store in Feast's layout: one hash per entity (serialized entity key + project),
  * one 4-byte MurmurHash3 field per feature, `_ts:<view>` holding the event time. Writes are
- * pipelined in batches and only replace older rows; reads take one HMGET round trip.
+ * pipelined in batches and only replace older rows; reads take one HMGET round trip. Plain
+ * string keys beside the hashes (the prediction cache) are read in that same round trip.
  */
 #include "store.h"
 
@@ -851,9 +852,55 @@ done:
 
 /* ---- reading ---- */
 
-int sao_online_read(sao_online *online, const char *view, const char *const *feature_names,
-                    size_t feature_count, const char *entity, sao_feast_value *values,
-                    int64_t *event_ts_us, sao_arena *arena)
+/* Sends the HMGET, and when `get_key` is set a GET pipelined behind it, and reads the replies:
+ * both travel in one round trip. A failure here is I/O: the connection is no longer usable. */
+static int exchange(sao_online *o, int argc, const char **argv, const size_t *lens,
+                    const char *get_key, redisReply **reply, redisReply **got)
+{
+    if (!get_key) {
+        *reply = redisCommandArgv(o->ctx, argc, argv, lens);
+        if (*reply) return 0;
+        return sao_error_set(io_error_code(o->ctx), "redis at %s: connection lost during HMGET: %s",
+                             o->where, o->ctx->errstr);
+    }
+    const char *get_argv[2] = {"GET", get_key};
+    size_t get_lens[2] = {3, strlen(get_key)};
+    void *first = NULL, *second = NULL;
+    if (redisAppendCommandArgv(o->ctx, argc, argv, lens) != REDIS_OK ||
+        redisAppendCommandArgv(o->ctx, 2, get_argv, get_lens) != REDIS_OK ||
+        redisGetReply(o->ctx, &first) != REDIS_OK || !first ||
+        redisGetReply(o->ctx, &second) != REDIS_OK || !second) {
+        if (first) freeReplyObject(first);
+        return sao_error_set(io_error_code(o->ctx),
+                             "redis at %s: connection lost during HMGET and GET: %s", o->where,
+                             o->ctx->errstr);
+    }
+    *reply = first;
+    *got = second;
+    return 0;
+}
+
+/* The GET's answer: the string (copied, NUL-terminated), absent, or refused by the server (a key
+ * of another type). Never an error of the read it came with. */
+static void take_get_reply(const redisReply *got, char **value, size_t *len, int *status)
+{
+    *value = NULL;
+    *len = 0;
+    if (got->type == REDIS_REPLY_NIL) {
+        *status = SAO_ENOENT;
+    } else if (got->type == REDIS_REPLY_STRING) {
+        *value = sao_strndup(got->str, got->len);
+        *len = got->len;
+        *status = 0;
+    } else {
+        *status = SAO_EIO;
+    }
+}
+
+static int read_view(sao_online *online, const char *view, const char *const *feature_names,
+                     size_t feature_count, const char *entity, sao_feast_value *values,
+                     int64_t *event_ts_us, sao_arena *arena, const char *get_key, char **get_value,
+                     size_t *get_len, int *get_status)
 {
     SAO_ASSERT(online && event_ts_us);
     int rc = check_view(view, feature_names, feature_count);
@@ -861,6 +908,7 @@ int sao_online_read(sao_online *online, const char *view, const char *const *fea
     if (feature_count && (!values || !arena))
         return sao_error_set(SAO_EINVAL, "online read: NULL values or arena");
     if (!entity || !*entity) return sao_error_set(SAO_EINVAL, "online read: empty entity");
+    if (get_key && !*get_key) return sao_error_set(SAO_EINVAL, "online read: empty key to GET");
 
     sao_buf key, ts_field;
     sao_buf_init(&key, 0);
@@ -870,7 +918,7 @@ int sao_online_read(sao_online *online, const char *view, const char *const *fea
     size_t *lens = sao_malloc(argc * sizeof(*lens));
     uint8_t *fields = sao_malloc(4 * (feature_count ? feature_count : 1));
     sao_feast_value *decoded = sao_malloc((feature_count ? feature_count : 1) * sizeof(*decoded));
-    redisReply *reply = NULL;
+    redisReply *reply = NULL, *got = NULL;
     int attempts = 1 + (online->cfg.retries > 0 ? online->cfg.retries : 0);
     sigpipe_guard guard;
     sigpipe_block(&guard);
@@ -891,11 +939,8 @@ int sao_online_read(sao_online *online, const char *view, const char *const *fea
 
     for (int attempt = 1;; attempt++) {
         if (!online->ctx && (rc = connect_with_retries(online))) goto done;
-        reply = redisCommandArgv(online->ctx, (int)argc, argv, lens);
-        if (reply) break;
-        rc = sao_error_set(io_error_code(online->ctx),
-                           "redis at %s: connection lost during HMGET: %s", online->where,
-                           online->ctx->errstr);
+        rc = exchange(online, (int)argc, argv, lens, get_key, &reply, &got);
+        if (!rc) break;
         drop_connection(online);
         if (attempt >= attempts) goto done;
     }
@@ -940,15 +985,74 @@ int sao_online_read(sao_online *online, const char *view, const char *const *fea
     }
     if (feature_count) memcpy(values, decoded, feature_count * sizeof(*decoded));
     *event_ts_us = t.seconds * 1000000 + t.nanos / 1000;
+    if (get_key) take_get_reply(got, get_value, get_len, get_status);
 
 done:
     sigpipe_restore(&guard);
     if (reply) freeReplyObject(reply);
+    if (got) freeReplyObject(got);
     sao_free(decoded);
     sao_free(fields);
     sao_free(lens);
     sao_free((void *)argv);
     sao_buf_dispose(&ts_field);
     sao_buf_dispose(&key);
+    return rc;
+}
+
+int sao_online_read(sao_online *online, const char *view, const char *const *feature_names,
+                    size_t feature_count, const char *entity, sao_feast_value *values,
+                    int64_t *event_ts_us, sao_arena *arena)
+{
+    return read_view(online, view, feature_names, feature_count, entity, values, event_ts_us, arena,
+                     NULL, NULL, NULL, NULL);
+}
+
+int sao_online_read_and_get(sao_online *online, const char *view, const char *const *feature_names,
+                            size_t feature_count, const char *entity, sao_feast_value *values,
+                            int64_t *event_ts_us, sao_arena *arena, const char *key,
+                            char **key_value, size_t *key_len, int *key_status)
+{
+    SAO_ASSERT(key && key_value && key_len && key_status);
+    return read_view(online, view, feature_names, feature_count, entity, values, event_ts_us, arena,
+                     key, key_value, key_len, key_status);
+}
+
+/* ---- plain string keys ---- */
+
+int sao_online_set(sao_online *online, const char *key, const void *value, size_t len,
+                   long ttl_seconds)
+{
+    SAO_ASSERT(online && key && (value || len == 0));
+    if (!*key) return sao_error_set(SAO_EINVAL, "online SET: empty key");
+    if (ttl_seconds < 0)
+        return sao_error_set(SAO_EINVAL, "online SET %s: negative ttl %ld", key, ttl_seconds);
+    char ttl[32];
+    snprintf(ttl, sizeof(ttl), "%ld", ttl_seconds);
+    const char *argv[5] = {"SET", key, value ? (const char *)value : "", "EX", ttl};
+    size_t lens[5] = {3, strlen(key), len, 2, strlen(ttl)};
+    int argc = ttl_seconds > 0 ? 5 : 3;
+    int attempts = 1 + (online->cfg.retries > 0 ? online->cfg.retries : 0);
+    redisReply *reply = NULL;
+    int rc = 0;
+    sigpipe_guard guard;
+    sigpipe_block(&guard);
+    for (int attempt = 1;; attempt++) {
+        if (!online->ctx && (rc = connect_with_retries(online))) goto done;
+        reply = redisCommandArgv(online->ctx, argc, argv, lens);
+        if (reply) break;
+        rc =
+            sao_error_set(io_error_code(online->ctx), "redis at %s: connection lost during SET: %s",
+                          online->where, online->ctx->errstr);
+        drop_connection(online);
+        if (attempt >= attempts) goto done;
+    }
+    rc = 0;
+    if (reply->type == REDIS_REPLY_ERROR)
+        rc = sao_error_set(SAO_EIO, "redis at %s: SET %s failed: %.*s", online->where, key,
+                           (int)(reply->len < 200 ? reply->len : 200), reply->str);
+done:
+    sigpipe_restore(&guard);
+    if (reply) freeReplyObject(reply);
     return rc;
 }

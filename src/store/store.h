@@ -285,6 +285,19 @@ int sao_online_write(sao_online *online, const char *view, const char *const *fe
 int sao_online_read(sao_online *online, const char *view, const char *const *feature_names,
                     size_t feature_count, const char *entity, sao_feast_value *values,
                     int64_t *event_ts_us, sao_arena *arena);
+/* sao_online_read plus a GET of the plain string `key`, pipelined behind the HMGET so both
+ * take one round trip. Returns what sao_online_read returns; on success *key_status is 0 with
+ * *key_value (NUL-terminated, sao_free) and *key_len set, SAO_ENOENT when the key is absent, or
+ * SAO_EIO when the server refused the GET (a key of another type): the GET never fails the
+ * read. On error nothing is set. */
+int sao_online_read_and_get(sao_online *online, const char *view, const char *const *feature_names,
+                            size_t feature_count, const char *entity, sao_feast_value *values,
+                            int64_t *event_ts_us, sao_arena *arena, const char *key,
+                            char **key_value, size_t *key_len, int *key_status);
+/* SET key value, with EX ttl_seconds when ttl_seconds > 0 (0: no expiry). Reconnects and
+ * retries on a dropped connection as the reads do; SAO_EIO when the server answers an error. */
+int sao_online_set(sao_online *online, const char *key, const void *value, size_t len,
+                   long ttl_seconds);
 
 #endif
 

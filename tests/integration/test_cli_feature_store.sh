@@ -103,8 +103,8 @@ check "entity key in Feast layout" contains "$layout" "exists 1"
 check "event time as google.protobuf.Timestamp" contains "$layout" "ts 0880de88b706"
 check "close stored as feast.types.Value double" contains "$layout" "close_ok True"
 check "crypto proxy of a stock is an empty Value" contains "$layout" "nvt_null True"
-# 8 bar columns + 29 indicators + 7 windows + 3 _ts fields
-check "one field per feature plus timestamps" contains "$layout" "fields 47"
+# 8 bar columns + 29 indicators + 8 windows + 3 _ts fields
+check "one field per feature plus timestamps" contains "$layout" "fields 48"
 check "key_ttl_seconds sets EXPIRE" contains "$layout" "ttl_set True"
 
 # --- incremental, outage, rerun ----------------------------------------------------------------

@@ -176,10 +176,10 @@ else
   check "online event timestamp" contains "$close_line" "2024-09-12T00:00:00Z"
   check "online rsi" same_number "$(grep -E '^technical_daily +rsi_14 ' <<<"$out" | awk '{print $3}')" \
     "$(cut -d, -f"$(col "$exp" rsi_14)" <<<"$exp_row")"
-  check "online list shows its length" grep -Eq "^model_window +close_window +\[60\] \.\.\. " <<<"$out"
+  check "online list shows its length" grep -Eq "^model_window +close_window +\[61\] \.\.\. " <<<"$out"
   check "features filter" [ "$(grep -c . <<<"$out")" -eq 4 ]
   json=$("$SAO" features online AAPL --view model_window --format json)
-  check "json list in full" [ "$(grep -o '"close_window":\[[^]]*\]' <<<"$json" | tr ',' '\n' | wc -l)" -eq 60 ]
+  check "json list in full" [ "$(grep -o '"close_window":\[[^]]*\]' <<<"$json" | tr ',' '\n' | wc -l)" -eq 61 ]
   check "json names the view" contains "$json" '"view":"model_window","event_timestamp":"2024-09-12T00:00:00Z"'
   run_err 1 "BTC-USD has no online data in view" online BTC-USD --view technical_daily
   run_err 1 "no feature view 'nope'" online AAPL --view nope
