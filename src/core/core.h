@@ -114,6 +114,8 @@ int sao_file_commit(const char *tmp_path, const char *path);
 
 /* ---------------------------------------------------------------------------------------------
  * Logging: sao_log checks the level before formatting. The sink is replaceable (tests capture).
+ * The default sink writes each line with one write(2); in JSON mode a message that is itself a
+ * JSON object ("{...}", as the access log writes) is merged into the line as fields.
  */
 typedef enum sao_log_level {
     SAO_LOG_DEBUG = 0,

@@ -188,7 +188,47 @@ static void test_log_levels_and_sink(void)
     sao_log_set_level(SAO_LOG_INFO);
 }
 
+
+/* The default sink: one whole line per message; in JSON mode a message that is a JSON object is
+ * merged as fields, and anything else is an escaped "msg" string. */
+static void test_log_default_sink_lines(void)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/log_sink.txt", SAO_TEST_TMPDIR);
+    ASSERT_OK(sao_mkdir_p(SAO_TEST_TMPDIR));
+    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    ASSERT_TRUE(fd >= 0);
+    int saved = dup(STDERR_FILENO);
+    ASSERT_TRUE(saved >= 0);
+    ASSERT_TRUE(dup2(fd, STDERR_FILENO) >= 0);
+    close(fd);
+    sao_log_set_level(SAO_LOG_INFO);
+    sao_log_set_format(2);
+    sao_log(SAO_LOG_INFO, "access", "{\"status\":200,\"path\":\"/x\"}");
+    sao_log(SAO_LOG_WARN, "core", "quote \" tab\t bell\a end");
+    sao_log_set_format(1);
+    sao_log(SAO_LOG_ERROR, "core", "plain text");
+    ASSERT_TRUE(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    sao_log_set_format(0);
+    char *text = NULL;
+    size_t len = 0;
+    ASSERT_OK(sao_file_read(&text, &len, path, 1 << 20));
+    char *line1 = text, *line2 = strchr(line1, '\n');
+    ASSERT_TRUE(line2 != NULL);
+    *line2++ = '\0';
+    char *line3 = strchr(line2, '\n');
+    ASSERT_TRUE(line3 != NULL);
+    *line3++ = '\0';
+    ASSERT_CONTAINS(line1, "\"level\":\"info\",\"module\":\"access\",\"status\":200,\"path\":\"/x\"}");
+    ASSERT_TRUE(strstr(line1, "\"msg\"") == NULL);
+    ASSERT_CONTAINS(line2, "\"msg\":\"quote \\\" tab\\t bell\\u0007 end\"}");
+    ASSERT_CONTAINS(line3, "error [core] plain text");
+    ASSERT_STREQ(line3 + strlen(line3) - strlen("plain text\n"), "plain text\n");
+    sao_free(text);
+}
+
 SAO_TEST_MAIN(TEST(test_error_codes), TEST(test_buf_cap_is_an_error), TEST(test_arena),
               TEST(test_dates), TEST(test_config), TEST(test_atomic_write),
               TEST(test_backoff_grows_with_jitter), TEST(test_url_escape),
-              TEST(test_log_levels_and_sink))
+              TEST(test_log_levels_and_sink), TEST(test_log_default_sink_lines))
