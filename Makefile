@@ -6,20 +6,26 @@ FUZZ_BUILD ?= build-fuzz
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 20
 
-.PHONY: all bootstrap build run test test-unit test-asan fuzz bench format clean
+.PHONY: all bootstrap assets build run test test-unit test-asan fuzz bench format clean
 
 all: build
 
 bootstrap:
 	@scripts/bootstrap.sh
 
-build: bootstrap
+# The API explorer's assets (npm swagger-ui-dist, pinned in web/docs/package-lock.json).
+# Without the npm registry everything else still builds and runs; /docs then answers 503.
+assets: bootstrap
+	@scripts/fetch_web_assets.sh || echo "assets: continuing without the API explorer's assets"
+
+build: bootstrap assets
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
+# The whole local stack: Redis, demo data, features, models and the API on 127.0.0.1:8000.
 run: build
 	@scripts/fetch_demo_data.sh
-	@$(BUILD)/sao demo
+	@$(BUILD)/sao up
 
 # Sanitized unit tests and short fuzz runs first, so the closing line is the full suite's.
 test: build

@@ -8,7 +8,7 @@ packages=(
   libcurl4-openssl-dev libjansson-dev libzstd-dev libsnappy-dev zlib1g-dev
   libmicrohttpd-dev libhiredis-dev libopenblas-dev libyaml-dev libxml2-dev
   redis-server prometheus wrk python3 python3-pandas python3-torch python3-fastapi python3-uvicorn
-  python3-redis nodejs npm
+  python3-redis python3-jsonschema curl nodejs npm
 )
 # Only the C toolchain and libraries are needed to build; the rest serve tests and benchmarks.
 [ "${SAO_BOOTSTRAP_MINIMAL:-0}" = 1 ] && packages=(

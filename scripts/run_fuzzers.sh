@@ -14,6 +14,7 @@ seed_dir() {
     fuzz_csv) echo "$shared/data/ohlcv" ;;
     fuzz_yahoo) echo "$shared/fixtures/yahoo" ;;
     fuzz_parquet) echo "$shared/data/parquet" ;;
+    fuzz_model_card) echo "$here/tests/fuzz/seeds/fuzz_model_card" ;; # cards of tiny models
     *) echo "" ;;
   esac
 }

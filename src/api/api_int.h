@@ -102,4 +102,120 @@ void sao_api__server_stop(sao_api_server *server, int drain_s);
 /* Requests being handled now. */
 long sao_api__server_in_flight(const sao_api_server *server);
 
+/* ---------------------------------------------------------------------------------------------
+ * The application behind the routes: api.c (life cycle, the online-store connections of feature
+ * reads, the handlers' metrics), handlers*.c (the routes), tasks.c (training in the background)
+ * and docs.c (/openapi.json and /docs).
+ */
+#include <stdatomic.h>
+
+#include "pipelines/pipelines.h"
+
+typedef struct sao_api_tasks sao_api_tasks;
+typedef struct sao_api_docs sao_api_docs;
+
+struct sao_api {
+    sao_api_options opts;
+    sao_fs_repo *repo;
+    sao_metrics *metrics;
+    sao_inference *inference;
+    sao_api_tasks *tasks;
+    sao_api_docs *docs;
+    sao_api_server *server;
+    char *admin_token; /* SAO_ADMIN_TOKEN; NULL: POST /api/v1/train is disabled */
+
+    /* Online-store connections for the feature reads (the inference engine has its own). */
+    pthread_mutex_t online_lock;
+    sao_online_config online_cfg;
+    sao_online **online_idle;
+    size_t online_idle_count;
+    size_t online_idle_max;
+    /* Monotonic ns before which requests needing Redis fail at once (0: Redis answered last). */
+    atomic_llong redis_retry_at;
+
+    sao_metric *predictions_total;      /* {ticker}: tickers with a model only */
+    sao_metric *prediction_cache_total; /* {result}: hit, miss, bypass */
+    sao_metric *model_info;             /* {ticker, version, arch} = 1 */
+    sao_metric *redis_errors_total;
+    pthread_mutex_t model_info_lock;    /* the series shown, to remove stale ones */
+    sao_inference_model_info *model_info_shown;
+    size_t model_info_shown_count;
+};
+
+/* The route table (handlers.c), also read by the OpenAPI test. */
+extern const sao_api_route sao_api__routes[];
+extern const size_t sao_api__route_count;
+
+/* src/api/openapi.json, embedded at build time (cmake/embed.cmake); NUL-terminated, the length
+ * leaves the NUL out. */
+extern const unsigned char sao_api__openapi_json[];
+extern const size_t sao_api__openapi_json_len;
+
+/* api.c. A connection to the online store, reused across requests; *out belongs to the caller
+ * until released (broken: closed instead of kept). SAO_ENET when Redis cannot be reached. */
+int sao_api__online_acquire(sao_online **out, sao_api *api);
+void sao_api__online_release(sao_api *api, sao_online *conn, int broken);
+/* The circuit in front of Redis. Once a request found it unreachable, the others fail at once
+ * (SAO_ENET) for a second instead of each holding a worker thread in connect and backoff; then
+ * one request at a time tries again. Call admit before using Redis (0: go ahead) and report
+ * with the outcome (any code but SAO_ENET / SAO_ETIMEOUT means Redis answered). */
+int sao_api__redis_admit(sao_api *api);
+void sao_api__redis_report(sao_api *api, int rc);
+/* Sets sao_model_info to the models the inference engine holds now, removing stale series. */
+void sao_api__refresh_model_info(sao_api *api);
+
+/* handlers.c: helpers shared by the handler files. */
+/* Answers an error from a SAO_E* code with the last error message: EINVAL 400, ENOENT 404,
+ * ENET / ETIMEOUT 503 with Retry-After (counted in sao_redis_errors_total when `redis`),
+ * anything else 500 (logged with the request id). */
+void sao_api__fail(sao_api_response *res, const sao_api_request *req, sao_api *api, int rc,
+                   int redis);
+/* Validates and upper-cases the {ticker} parameter (params[0]); else answers 400, returns -1. */
+int sao_api__ticker_param(char out[SAO_TICKER_MAX + 1], const sao_api_request *req,
+                          sao_api_response *res);
+/* A JSON number, or null when not finite (JSON has no NaN). */
+json_t *sao_api__number(double value);
+/* "YYYY-MM-DD" of a day number. */
+json_t *sao_api__date(int64_t day);
+/* Appends a double as the shortest text that reads back exactly (null when not finite). */
+int sao_api__append_number(sao_buf *out, double value);
+
+/* The handlers, by file. */
+void sao_api__handle_tickers(const sao_api_request *req, sao_api_response *res, void *ctx);
+void sao_api__handle_history(const sao_api_request *req, sao_api_response *res, void *ctx);
+void sao_api__handle_features(const sao_api_request *req, sao_api_response *res, void *ctx);
+void sao_api__handle_models(const sao_api_request *req, sao_api_response *res, void *ctx);
+void sao_api__handle_model(const sao_api_request *req, sao_api_response *res, void *ctx);
+void sao_api__handle_train(const sao_api_request *req, sao_api_response *res, void *ctx);
+void sao_api__handle_task(const sao_api_request *req, sao_api_response *res, void *ctx);
+void sao_api__handle_openapi(const sao_api_request *req, sao_api_response *res, void *ctx);
+void sao_api__handle_docs(const sao_api_request *req, sao_api_response *res, void *ctx);
+void sao_api__handle_docs_asset(const sao_api_request *req, sao_api_response *res, void *ctx);
+
+/* tasks.c: training tasks run one at a time on a background thread, newest 100 kept. */
+typedef struct sao_api_train_request {
+    char ticker[SAO_TICKER_MAX + 1];
+    char parent[SAO_TICKER_MAX + 1]; /* "" when none */
+    int epochs;                      /* 0: the pipeline's default */
+    int arch;                        /* -1: default, else sao_model_arch */
+    int hidden;                      /* 0: default */
+    int layers;                      /* 0: default */
+} sao_api_train_request;
+
+int sao_api__tasks_new(sao_api_tasks **out);
+/* Cancels what is queued, stops the running training at its next epoch (a version it saves is
+ * not promoted) and joins the thread. NULL is fine. */
+void sao_api__tasks_free(sao_api_tasks *tasks);
+/* Queues a training, or finds the one queued or running for the same ticker (*created 0).
+ * *task gets the task as JSON (the caller's). SAO_ETOOBIG when the queue is full, SAO_ESTATE
+ * while stopping. */
+int sao_api__tasks_submit(json_t **task, int *created, sao_api_tasks *tasks,
+                          const sao_api_train_request *request);
+/* The task as JSON (the caller's), or NULL when no kept task has this id. */
+json_t *sao_api__tasks_get(sao_api_tasks *tasks, const char *id);
+
+/* docs.c: the Swagger UI assets, read from opts.docs_dir on first use and kept. */
+sao_api_docs *sao_api__docs_new(const char *dir);
+void sao_api__docs_free(sao_api_docs *docs);
+
 #endif

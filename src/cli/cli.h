@@ -60,5 +60,7 @@ int sao_cmd_evaluate(int argc, char **argv);
 void sao_cmd_evaluate_help(FILE *out);
 int sao_cmd_predict(int argc, char **argv);
 void sao_cmd_predict_help(FILE *out);
+int sao_cmd_serve(int argc, char **argv);
+void sao_cmd_serve_help(FILE *out);
 
 #endif

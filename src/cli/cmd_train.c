@@ -34,7 +34,8 @@ void sao_cmd_train_help(FILE *out)
             "  --transfer M      with --parent: freeze (train the head only, default) or finetune\n"
             "                    (everything, at a tenth of the learning rate)\n"
             "  --seed N          initialization and dropout seed (default 42)\n"
-            "  --threads N       OpenBLAS threads (default 1; results repeat for a fixed count)\n"
+            "  --threads N       training threads, each on a slice of the batch (default 1; results\n"
+            "                    repeat for a fixed count)\n"
             "  --promote P       if-better (default: serve when the validation loss is not worse\n"
             "                    than the serving version's), always or never\n\n"
             "Inputs (stationary, so the model never sees a price level):");

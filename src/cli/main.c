@@ -11,6 +11,8 @@ static int cmd_version(int argc, char **argv);
 static void cmd_version_help(FILE *out);
 
 static const sao_command commands[] = {
+    {"up", "Run the whole local stack: Redis, demo data, features, models, the API (main job)",
+     sao_cmd_up, sao_cmd_up_help},
     {"demo", "Ingest a demo universe and show where the data is", sao_cmd_demo,
      sao_cmd_demo_help},
     {"ingest", "Fetch or import daily bars, validate, compute indicators, store", sao_cmd_ingest,
@@ -31,6 +33,8 @@ static const sao_command commands[] = {
      sao_cmd_evaluate, sao_cmd_evaluate_help},
     {"predict", "Forecast a ticker's next closes with its serving model (online window)",
      sao_cmd_predict, sao_cmd_predict_help},
+    {"serve", "Serve the REST API: forecasts, data, models, training, /docs, /metrics",
+     sao_cmd_serve, sao_cmd_serve_help},
     {"config", "Print every setting with its effective value (secrets masked)", sao_cmd_config,
      sao_cmd_config_help},
     {"version", "Print the version", cmd_version, cmd_version_help},

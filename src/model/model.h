@@ -29,8 +29,14 @@
  * the GRU's candidate is n = tanh(W_in x + b_in + r * (W_hn h + b_hn)). Dropout (inverted,
  * training only) sits between recurrent layers, as nn.LSTM's `dropout` argument does.
  *
- * Everything is float32; a model's results are bit-identical for a given seed, input and
- * OpenBLAS thread count (set it with sao_model_set_threads).
+ * Everything is float32; a model's results are bit-identical for a given seed, input, thread
+ * count (sao_model_set_threads) and machine. With N threads a batch is cut into N contiguous
+ * slices of rows that run forward and backward side by side, and their gradients are added up in
+ * slice order. Dropout masks are drawn per row (from a key the model's generator gives each
+ * training forward), so they never depend on the thread count. On processors with AVX-512 the
+ * matrix products run on the model's own kernel, which sums every element in the same order
+ * whatever the batch: there the forward outputs are the same at any thread count too, and only
+ * the gradients' rounding differs between counts. Elsewhere OpenBLAS computes them.
  */
 typedef enum sao_model_arch { SAO_MODEL_LSTM = 0, SAO_MODEL_GRU = 1 } sao_model_arch;
 
@@ -81,7 +87,10 @@ float *sao_model_grads(sao_model *model, size_t *count);
 /* Sets every gradient to zero. */
 void sao_model_zero_grad(sao_model *model);
 
-/* Sets OpenBLAS's thread count (process-wide). Results are reproducible for a fixed count. */
+/* Sets how many threads a model's forward and backward use (process-wide, 1..64; 1 until
+ * called): each takes a slice of the batch's rows, with OpenBLAS kept to one thread (calling this
+ * sets that too). A batch of fewer rows than threads uses one thread per row. Results are
+ * reproducible for a fixed count. */
 void sao_model_set_threads(int threads);
 
 /* Runs the model on `inputs` [batch, time_steps, input_size] (batch-major, as PyTorch's
@@ -139,7 +148,7 @@ double sao_model_huber(float *d_pred, const float *pred, const float *target, si
  * The training loop (training.c): mini-batches shuffled within the training windows only,
  * Adam, MSE or Huber loss, the learning rate reduced on a validation plateau, and early stopping
  * that restores the weights of the best validation epoch. For a given model seed, shuffle seed
- * and OpenBLAS thread count the run is bit-identical.
+ * and thread count (sao_model_set_threads) the run is bit-identical on a given machine.
  */
 typedef enum sao_model_loss { SAO_MODEL_LOSS_MSE = 0, SAO_MODEL_LOSS_HUBER = 1 } sao_model_loss;
 
@@ -402,5 +411,14 @@ int sao_registry_read_card(sao_model_card *card, const char *ticker, int version
 /* Reads a version's card and weights and checks they agree (architecture, sizes, inputs):
  * a mismatch is SAO_ECORRUPT saying which field. *model and *card belong to the caller. */
 int sao_registry_load(sao_model **model, sao_model_card *card, const char *ticker, int version);
+
+/* The ticker's training lock: $SAO_HOME/models/<TICKER>/.train.lock, flock()ed exclusively
+ * without waiting, the holder's pid written in it. *fd gets the descriptor to hand to
+ * sao_registry_unlock. SAO_ESTATE "training of <TICKER> is already running (pid N)" when another
+ * holds it (in this process or another); SAO_EIO when the file cannot be opened or written. The
+ * kernel releases it if the holder dies. */
+int sao_registry_lock(int *fd, const char *ticker);
+/* Releases the lock (fd < 0: nothing). */
+void sao_registry_unlock(int fd);
 
 #endif

@@ -3,10 +3,13 @@
  * lists the versions and names the one that serves. Every file is replaced atomically.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "data/data.h"
 #include "model/model.h"
@@ -415,6 +418,9 @@ static int read_card(sao_model_card *c, const json_t *root)
         (rc = get_int(&c->model.horizon, arch, "horizon", "architecture.horizon")) ||
         (rc = get_num(&dropout, arch, "dropout", "architecture.dropout")))
         return rc;
+    /* Range-checked before the conversion: a double past float's range does not convert. */
+    if (!(dropout >= 0.0 && dropout < 1.0))
+        return missing("architecture.dropout", "a rate in [0, 1)");
     c->model.dropout = (float)dropout;
     if (c->model.input_size < 1 || c->model.input_size > 65536 || c->model.horizon < 1 ||
         c->model.horizon > 65536)
@@ -442,6 +448,10 @@ static int read_card(sao_model_card *c, const json_t *root)
         (rc = get_num(&c->train_fraction, data, "train_fraction", "data.train_fraction")) ||
         (rc = get_num(&c->val_fraction, data, "val_fraction", "data.val_fraction")))
         return rc;
+    /* As preparation takes them: what a backtest of the version divides its rows with. */
+    if (!(c->train_fraction > 0.0 && c->val_fraction > 0.0 &&
+          c->train_fraction + c->val_fraction < 1.0))
+        return missing("data.train_fraction", "a share, with val_fraction, that leaves a test");
     const json_t *splits = json_object_get(data, "splits");
     if (!json_is_object(splits)) return missing("data.splits", "an object");
     for (int s = 0; s < 3; s++) {
@@ -480,6 +490,11 @@ static int read_card(sao_model_card *c, const json_t *root)
         return rc;
     if (c->epochs_run < 0 || c->epochs_run > 1000000)
         return missing("training.epochs_run", "a count");
+    /* The writer has no null for these: a card must hold what it can write back. */
+    if (!(isfinite(c->learning_rate) && c->learning_rate >= 0.0))
+        return missing("training.learning_rate", "a finite rate");
+    if (!(isfinite(c->train_seconds) && c->train_seconds >= 0.0))
+        return missing("training.seconds", "a finite duration");
     const json_t *tl = json_object_get(tr, "train_loss");
     if (json_is_array(tl) && json_array_size(tl) > 0) {
         if ((rc = get_doubles(&c->train_loss, tr, "train_loss", (size_t)c->epochs_run,
@@ -791,4 +806,53 @@ fail:
     sao_model_free(m);
     sao_model_card_dispose(&c);
     return rc;
+}
+
+/* ---- the training lock ---- */
+
+int sao_registry_lock(int *fd_out, const char *ticker)
+{
+    char dir[4096], path[4200];
+    int rc = sao_registry_path(dir, sizeof(dir), ticker, 0);
+    if (rc) return rc;
+    if ((rc = sao_mkdir_p(dir))) return rc;
+    snprintf(path, sizeof(path), "%s/.train.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return sao_error_set(SAO_EIO, "cannot open %s: %s", path, strerror(errno));
+    /* flock, not fcntl locks: it belongs to this open file, so a second open in the same
+     * process is refused as another process would be, and the kernel drops it when the holder
+     * dies however it dies. */
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int err = errno;
+        char text[32] = "";
+        ssize_t got = pread(fd, text, sizeof(text) - 1, 0);
+        close(fd);
+        if (err != EWOULDBLOCK)
+            return sao_error_set(SAO_EIO, "cannot lock %s: %s", path, strerror(err));
+        long pid = 0;
+        text[got > 0 ? got : 0] = '\0';
+        text[strcspn(text, "\n")] = '\0';
+        if (sao_parse_long(text, &pid) == 0 && pid > 0)
+            return sao_error_set(SAO_ESTATE, "training of %s is already running (pid %ld)", ticker,
+                                 pid);
+        return sao_error_set(SAO_ESTATE, "training of %s is already running", ticker);
+    }
+    /* The holder's pid, for the message a second training prints (and for a person). */
+    char pid[32];
+    int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != (ssize_t)len) {
+        rc = sao_error_set(SAO_EIO, "cannot write %s: %s", path, strerror(errno));
+        close(fd);
+        return rc;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+void sao_registry_unlock(int fd)
+{
+    if (fd < 0) return;
+    /* The file stays: removing it would let a third process lock a fresh file while a second
+     * still waits on the old one. Closing releases the lock. */
+    close(fd);
 }

@@ -81,7 +81,7 @@ typedef struct sao_train_options {
     const char *parent;           /* ticker whose serving model seeds the weights, or NULL */
     sao_transfer_mode transfer;
     sao_promote_policy promote;   /* if-better */
-    int threads;                  /* OpenBLAS threads, 1 */
+    int threads;                  /* model threads (sao_model_set_threads), 1 */
 } sao_train_options;
 
 typedef struct sao_train_result {
@@ -185,5 +185,29 @@ void sao_inference_get_stats(sao_inference_stats *out, sao_inference *inf);
 void sao_train_compute_inputs(double *out, size_t rows, const double *close, const double *volume,
                               const double *log_return, const double *rsi, const double *macd_hist,
                               const double *bb_pct_b, const double *volatility, const double *atr);
+
+/* ---------------------------------------------------------------------------------------------
+ * Walk-forward backtest (training_pipeline.c, sao_eval_walk_forward) of a registered version's
+ * configuration: the ticker's stored inputs up to the version's last day, and the card's
+ * architecture, seed, window shape, target, scaler, split fractions, epochs run (early stopping
+ * as in training), batch size, learning rate, shuffle seed and thread count. A version trained
+ * from a parent is backtested as if from scratch.
+ */
+typedef struct sao_train_walk {
+    sao_eval_walk *walk; /* the folds and the pooled score */
+    int64_t *days;       /* [rows]: the date of each row the folds' bounds index */
+    size_t rows;
+    size_t first_row;    /* the first row with every input finite, where training data starts */
+    size_t block;        /* windows per fold */
+} sao_train_walk;
+
+void sao_train_walk_dispose(sao_train_walk *walk);
+/* `folds` blocks of `block` windows at the end of the series (block 0: the version's test-split
+ * windows shared among the folds). `on_epoch` (may be NULL) sees every epoch of every fold, in
+ * order; a fold starts at epoch 1. `out` is filled (dispose it) on success only. SAO_EINVAL when
+ * the card's inputs are not the pipeline's or the blocks do not fit; SAO_ENOENT when the ticker
+ * has no stored bars; errors of the store, preparation and training otherwise. */
+int sao_train_walk_forward(sao_train_walk *out, const sao_model_card *card, int folds,
+                           size_t block, sao_model_epoch_fn on_epoch, void *userdata);
 
 #endif

@@ -365,6 +365,7 @@ int sao_train_ticker(sao_train_result *res, const char *ticker, const sao_train_
     size_t counts[3] = {0};
     sao_train_result out;
     char name[SAO_TICKER_MAX + 1];
+    int lock = -1; /* the ticker's training lock, held to the end */
 
     memset(&out, 0, sizeof(out));
     sao_model_card_init(&out.card);
@@ -372,6 +373,9 @@ int sao_train_ticker(sao_train_result *res, const char *ticker, const sao_train_
     sao_bars_init(&bars, "");
     int rc = sao_ticker_normalize(name, ticker);
     if (rc) goto done;
+    /* One training of a ticker at a time, held to the end: two would number their versions from
+     * the same registry.json and the later would overwrite the other's entry. */
+    if ((rc = sao_registry_lock(&lock, name))) goto done;
     sao_strlcpy(out.ticker, name, sizeof(out.ticker));
     char parent_name[SAO_TICKER_MAX + 1] = "";
     if (opts->parent && (rc = sao_ticker_normalize(parent_name, opts->parent))) goto done;
@@ -508,6 +512,119 @@ done:
     sao_model_free(model);
     sao_prep_free(data);
     sao_free(inputs);
+    sao_free(ind);
+    sao_bars_dispose(&bars);
+    sao_registry_unlock(lock);
+    return rc;
+}
+
+/* ---- walk-forward backtests of a registered version ---- */
+
+void sao_train_walk_dispose(sao_train_walk *walk)
+{
+    if (!walk) return;
+    sao_eval_walk_free(walk->walk);
+    sao_free(walk->days);
+    memset(walk, 0, sizeof(*walk));
+}
+
+int sao_train_walk_forward(sao_train_walk *out, const sao_model_card *card, int folds, size_t block,
+                           sao_model_epoch_fn on_epoch, void *userdata)
+{
+    sao_bars bars;
+    double *ind = NULL, *all = NULL, *inputs = NULL, *close = NULL;
+    sao_train_walk res;
+    memset(&res, 0, sizeof(res));
+    sao_bars_init(&bars, "");
+    const char *name = card->ticker;
+    int rc = 0;
+
+    if (card->model.input_size != (int)INPUT_COUNT || !card->inputs) {
+        rc = sao_error_set(SAO_EINVAL, "%s v%d reads %d inputs, the pipeline computes %zu", name,
+                           card->version, card->model.input_size, INPUT_COUNT);
+        goto done;
+    }
+    for (size_t i = 0; i < INPUT_COUNT; i++) {
+        if (strcmp(card->inputs[i].name, input_defs[i].name) != 0) {
+            rc = sao_error_set(SAO_EINVAL, "%s v%d: input %zu is %s, the pipeline computes %s",
+                               name, card->version, i, card->inputs[i].name, input_defs[i].name);
+            goto done;
+        }
+    }
+    rc = sao_offline_read_bars(&bars, name);
+    if (rc == SAO_ENOENT) {
+        rc =
+            sao_error_set(SAO_ENOENT, "%s: no stored bars (run 'sao ingest %s' first)", name, name);
+        goto done;
+    }
+    if (rc) goto done;
+    if ((rc = read_indicators(&ind, &bars, name))) goto done;
+    all = build_inputs(&bars, ind);
+
+    /* The rows the version was trained on: bars ingested since then are left out, so the
+     * backtest covers the data its own test split came from. */
+    size_t rows = 0;
+    while (rows < bars.count && bars.day[rows] <= card->last_day) rows++;
+    if (rows == 0) {
+        rc = sao_error_set(SAO_ENODATA, "%s: no stored bars up to the version's last day", name);
+        goto done;
+    }
+    inputs = sao_malloc(INPUT_COUNT * rows * sizeof(double));
+    for (size_t f = 0; f < INPUT_COUNT; f++)
+        memcpy(inputs + f * rows, all + f * bars.count, rows * sizeof(double));
+    close = sao_malloc(rows * sizeof(double));
+    memcpy(close, bars.close, rows * sizeof(double));
+    res.rows = rows;
+    res.days = sao_malloc(rows * sizeof(int64_t));
+    memcpy(res.days, bars.day, rows * sizeof(int64_t));
+    /* As preparation finds it: leading rows where an input cannot be computed yet. */
+    while (res.first_row < rows) {
+        size_t f = 0;
+        while (f < INPUT_COUNT && isfinite(inputs[f * rows + res.first_row])) f++;
+        if (f == INPUT_COUNT) break;
+        res.first_row++;
+    }
+
+    sao_prep_config pc;
+    sao_prep_config_init(&pc);
+    pc.context_length = card->context_length;
+    pc.horizon = card->model.horizon;
+    pc.train_fraction = card->train_fraction;
+    pc.val_fraction = card->val_fraction;
+    pc.target = strcmp(card->target, "price") == 0 ? SAO_PREP_TARGET_PRICE : SAO_PREP_TARGET_RETURN;
+    pc.scaler =
+        strcmp(card->scaler, "minmax") == 0 ? SAO_PREP_SCALER_MINMAX : SAO_PREP_SCALER_STANDARD;
+
+    /* The version's run: the same epochs (early stopping as in training cuts a fold where it
+     * would have cut the version), batch, learning rate, shuffle seed and threads. */
+    sao_model_train_config tc;
+    sao_model_train_config_init(&tc);
+    if (card->epochs_run > 0) tc.epochs = card->epochs_run;
+    if (card->batch_size > 0) tc.batch_size = card->batch_size;
+    if (card->learning_rate > 0.0) tc.adam.learning_rate = (float)card->learning_rate;
+    tc.seed = card->shuffle_seed;
+    tc.progress = 0;
+    tc.on_epoch = on_epoch;
+    tc.userdata = userdata;
+    if (block == 0 && folds > 0) {
+        block = (card->eval ? card->eval->windows : 250) / (size_t)folds;
+        if (block == 0) block = 1;
+    }
+    res.block = block;
+    sao_model_set_threads(card->threads > 0 ? card->threads : 1);
+    rc = sao_eval_walk_forward(&res.walk, inputs, close, rows, INPUT_COUNT, &pc, &card->model, &tc,
+                               folds, block);
+    if (rc) {
+        sao_error_wrap(rc, "%s v%d: ", name, card->version);
+        goto done;
+    }
+    *out = res;
+    memset(&res, 0, sizeof(res));
+done:
+    sao_train_walk_dispose(&res);
+    sao_free(close);
+    sao_free(inputs);
+    sao_free(all);
     sao_free(ind);
     sao_bars_dispose(&bars);
     return rc;

@@ -16,6 +16,7 @@ check() { # check NAME COND...
   if "$@"; then pass=$((pass + 1)); else echo "FAIL: $name"; fails=$((fails + 1)); fi
 }
 contains() { grep -qF -- "$2" <<<"$1"; }
+matches() { grep -qE -- "$2" <<<"$1"; }
 lacks() { ! grep -qF -- "$2" <<<"$1"; }
 # A field of a JSON file, through grep and sed so the test needs no JSON tool.
 serving_of() { tr -d ' \n' <"$SAO_HOME/models/$1/registry.json" | sed -E 's/.*"serving":([0-9a-z]+).*/\1/'; }
@@ -51,6 +52,17 @@ out=$("$SAO" evaluate ^GSPC)
 check "evaluate shows the serving version" contains "$out" "^GSPC v1 (serving)"
 check "evaluate prints the stored table" contains "$out" "persistence  all"
 check "evaluate shows the test dates" contains "$out" "test inputs"
+
+# --- walk-forward backtest of the serving version ------------------------------------------------
+out=$("$SAO" evaluate ^GSPC --walk-forward 2 --block 100)
+check "walk-forward names the folds" contains "$out" "^GSPC v1: walk-forward backtest, 2 folds"
+check "walk-forward uses the version's settings" contains "$out" "1 x 16 hidden, context 20"
+check "walk-forward prints fold 1" matches "$out" '^1 +1990-[0-9-]+\.\.[0-9-]+ .* 100 +[0-9.]+ +[0-9.]+ +[0-9.]+$'
+check "walk-forward prints fold 2" matches "$out" '^2 +1990-[0-9-]+\.\.[0-9-]+ .* 100 +[0-9.]+ +[0-9.]+ +[0-9.]+$'
+check "the last fold ends on the last bar" matches "$out" '^2 .*\.\.2024-09-05 '
+check "walk-forward pools the folds" contains "$out" "test split: 200 windows"
+check "walk-forward gives the verdict" contains "$out" "beat persistence"
+check "walk-forward writes no version" [ ! -d "$SAO_HOME/models/^GSPC/v2" ]
 
 # --- promotion -----------------------------------------------------------------------------------
 out=$("$SAO" train ^GSPC "${small[@]}" --seed 2 --promote never)
@@ -108,6 +120,13 @@ check "transfer without parent exits 2" [ "$rc" -eq 2 ]
 check "no ticker exits 2" [ "$rc" -eq 2 ]
 "$SAO" evaluate ^GSPC --version zero >/dev/null 2>&1; rc=$?
 check "bad version exits 2" [ "$rc" -eq 2 ]
+"$SAO" evaluate ^GSPC --walk-forward 0 >/dev/null 2>&1; rc=$?
+check "zero folds exits 2" [ "$rc" -eq 2 ]
+"$SAO" evaluate ^GSPC --block 50 >/dev/null 2>&1; rc=$?
+check "block without walk-forward exits 2" [ "$rc" -eq 2 ]
+err=$("$SAO" evaluate ^GSPC --walk-forward 3 --block 5000 2>&1); rc=$?
+check "folds past the data exit 1" [ "$rc" -eq 1 ]
+check "folds past the data are explained" contains "$err" "do not fit"
 "$SAO" train --help | grep -q -- "--promote"; rc=$?
 check "help lists the options" [ "$rc" -eq 0 ]
 set -e

@@ -132,7 +132,7 @@ static void test_lstm_hand_forward(void)
     const float x[] = {1.0f, -0.5f, 0.25f};
     float y;
     ASSERT_OK(sao_model_forward(m, &y, x, 1, 3, 0));
-    ASSERT_NEAR(m->layers[0].h[2], 0.079578146492453, 1e-6);
+    ASSERT_NEAR(m->slices[0].cache[0].h[2], 0.079578146492453, 1e-6);
     ASSERT_NEAR(y, -0.08063278026132051, 1e-6);
     sao_model_free(m);
 }
@@ -147,7 +147,7 @@ static void test_gru_hand_forward(void)
     const float x[] = {1.0f, -0.5f, 0.25f};
     float y;
     ASSERT_OK(sao_model_forward(m, &y, x, 1, 3, 0));
-    ASSERT_NEAR(m->layers[0].h[2], 0.11015436685134572, 1e-6);
+    ASSERT_NEAR(m->slices[0].cache[0].h[2], 0.11015436685134572, 1e-6);
     ASSERT_NEAR(y, -0.03476844972298143, 1e-6);
     sao_model_free(m);
 }
@@ -169,9 +169,10 @@ static double weighted_loss(sao_model *m, const sao_model__rng *rng, const float
  * e = 1e-2 the difference quotient is good to about 1e-4 on this tiny model, so the tolerance
  * 1e-2 relative plus 1e-4 absolute passes a correct gradient and fails any wrong term (whose
  * error is of the order of the gradient itself). */
-static void grad_check(sao_model_arch arch, int layers, float dropout, int training)
+static void grad_check_with(sao_model_arch arch, int layers, float dropout, int training,
+                            int threads)
 {
-    sao_model_set_threads(1);
+    sao_model_set_threads(threads);
     const size_t batch = 3, steps = 5;
     const int input_size = 3, hidden = 4, horizon = 2;
     sao_model *m = make_model(arch, input_size, hidden, layers, horizon, dropout, 7);
@@ -221,6 +222,19 @@ static void grad_check(sao_model_arch arch, int layers, float dropout, int train
     ASSERT_TRUE(significant * 5 > count * 2);
     sao_free(analytic);
     sao_model_free(m);
+    sao_model_set_threads(1);
+}
+
+/* Every gradient check runs on both matrix kernels (the own one only where the processor has
+ * AVX-512), and with the batch of 3 cut into 1, 2 and 3 slices. */
+static void grad_check(sao_model_arch arch, int layers, float dropout, int training)
+{
+    for (int own = 0; own < 2; own++) {
+        int previous = sao_model__set_kernels(own);
+        for (int threads = 1; threads <= 3; threads++)
+            grad_check_with(arch, layers, dropout, training, threads);
+        sao_model__set_kernels(previous);
+    }
 }
 
 static void test_grad_lstm_1layer(void)
@@ -286,7 +300,7 @@ static void test_dropout_masks(void)
     /* Inverted dropout: kept units are scaled by 1/(1-p), about half are dropped. */
     size_t zero = 0, n = 4 * 6 * 8;
     for (size_t i = 0; i < n; i++) {
-        float v = m->layers[0].mask[i];
+        float v = m->slices[0].cache[0].mask[i];
         ASSERT_TRUE(v == 0.0f || v == 2.0f);
         zero += v == 0.0f;
     }
@@ -340,6 +354,187 @@ static void test_batch_independence(void)
     sao_model_free(m);
 }
 
+/* The activations against double-precision references over a dense sweep, the limits and the
+ * special values they promise (see model_int.h). */
+static void test_activations(void)
+{
+    double worst_sigmoid = 0.0, worst_tanh = 0.0, worst_exp = 0.0;
+    for (double x = -100.0; x <= 100.0; x += 1.0 / 8192.0) {
+        const float f = (float)x;
+        const double sigmoid = 1.0 / (1.0 + exp(-(double)f));
+        const double e_sigmoid = fabs((double)sao_model__sigmoid(f) - sigmoid);
+        const double e_tanh = fabs((double)sao_model__tanh(f) - tanh((double)f));
+        if (e_sigmoid > worst_sigmoid) worst_sigmoid = e_sigmoid;
+        if (e_tanh > worst_tanh) worst_tanh = e_tanh;
+        if (f >= -87.0f && f <= 88.0f) {
+            const double e = exp((double)f);
+            const double rel = fabs((double)sao_model__expf(f) - e) / e;
+            if (rel > worst_exp) worst_exp = rel;
+        }
+    }
+    fprintf(stderr, "activations: sigmoid %.3g, tanh %.3g off; exp %.3g relative\n", worst_sigmoid,
+            worst_tanh, worst_exp);
+    ASSERT_TRUE(worst_sigmoid <= 1e-7);
+    ASSERT_TRUE(worst_tanh <= 2e-7);
+    ASSERT_TRUE(worst_exp <= 2.0 * 1.1920929e-7); /* 2 ulp */
+    /* Monotone where it matters for gates, and exact at 0. */
+    ASSERT_TRUE(sao_model__sigmoid(0.0f) == 0.5f);
+    ASSERT_TRUE(sao_model__tanh(0.0f) == 0.0f);
+    ASSERT_TRUE(sao_model__expf(0.0f) == 1.0f);
+    /* Limits: saturated, finite, in range. */
+    ASSERT_TRUE(sao_model__sigmoid(INFINITY) == 1.0f);
+    ASSERT_TRUE(sao_model__sigmoid(-INFINITY) >= 0.0f && sao_model__sigmoid(-INFINITY) < 1e-38f);
+    ASSERT_TRUE(sao_model__tanh(INFINITY) == 1.0f);
+    ASSERT_TRUE(sao_model__tanh(-INFINITY) == -1.0f);
+    ASSERT_TRUE(sao_model__sigmoid(1e30f) == 1.0f && sao_model__tanh(-1e30f) == -1.0f);
+    ASSERT_TRUE(isfinite(sao_model__expf(INFINITY)) && sao_model__expf(INFINITY) > 1e38f);
+    ASSERT_TRUE(sao_model__expf(-INFINITY) > 0.0f && sao_model__expf(-INFINITY) < 2e-38f);
+    /* NaN in, NaN out: a diverging model must not look healthy. */
+    ASSERT_TRUE(isnan(sao_model__expf(NAN)));
+    ASSERT_TRUE(isnan(sao_model__sigmoid(NAN)));
+    ASSERT_TRUE(isnan(sao_model__tanh(NAN)));
+}
+
+/* sao_model__gemm against a double-precision product, A as given and as A^T, beta 0 and 1, on
+ * shapes with every kind of edge (rows not a multiple of the tile, columns past a vector, k
+ * across blocks), with both kernels. */
+static void gemm_reference(double *c, size_t m, size_t n, size_t k, const float *a, size_t a_rs,
+                           size_t a_cs, const float *b, size_t ldb, float beta, const float *c0,
+                           size_t ldc)
+{
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < n; j++) {
+            double sum = (double)beta * (double)c0[i * ldc + j];
+            for (size_t p = 0; p < k; p++)
+                sum += (double)a[i * a_rs + p * a_cs] * (double)b[p * ldb + j];
+            c[i * n + j] = sum;
+        }
+}
+
+static void test_gemm_kernels(void)
+{
+    sao_model_set_threads(1);
+    static const size_t shapes[][3] = {{1, 1, 1},      {3, 5, 7},     {8, 32, 16},    {9, 33, 17},
+                                       {16, 512, 128}, {13, 37, 300}, {32, 128, 512}, {5, 7, 1920},
+                                       {130, 48, 20},  {7, 512, 600}};
+    for (int own = 0; own < 2; own++) {
+        int previous = sao_model__set_kernels(own);
+        for (size_t s = 0; s < SAO_ARRAY_LEN(shapes); s++) {
+            const size_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+            const size_t ldb = n + 3, ldc = n + 5; /* strides wider than the rows */
+            float *a = sao_malloc(m * k * sizeof(float));
+            float *b = sao_malloc(k * ldb * sizeof(float));
+            float *c0 = sao_malloc(m * ldc * sizeof(float));
+            float *c = sao_malloc(m * ldc * sizeof(float));
+            double *want = sao_malloc(m * n * sizeof(double));
+            fill_uniform(a, m * k, 100 + s, 1.0f);
+            fill_uniform(b, k * ldb, 200 + s, 1.0f);
+            fill_uniform(c0, m * ldc, 300 + s, 1.0f);
+            for (int transposed = 0; transposed < 2; transposed++) {
+                /* A [m, k] row-major, or A^T [k, m] row-major. */
+                const size_t a_rs = transposed ? 1 : k, a_cs = transposed ? m : 1;
+                for (int with_beta = 0; with_beta < 2; with_beta++) {
+                    const float beta = with_beta ? 1.0f : 0.0f;
+                    memcpy(c, c0, m * ldc * sizeof(float));
+                    sao_model__gemm(m, n, k, a, a_rs, a_cs, b, ldb, beta, c, ldc);
+                    gemm_reference(want, m, n, k, a, a_rs, a_cs, b, ldb, beta, c0, ldc);
+                    for (size_t i = 0; i < m; i++) {
+                        for (size_t j = 0; j < n; j++)
+                            ASSERT_NEAR(c[i * ldc + j], want[i * n + j], 1e-6 * sqrt((double)k));
+                        /* Padding past n is never written. */
+                        for (size_t j = n; j < ldc; j++)
+                            ASSERT_TRUE(c[i * ldc + j] == c0[i * ldc + j]);
+                    }
+                }
+            }
+            /* The own kernel sums each element in k order whatever the rows around it: a lone
+             * row comes out bit for bit as it does inside the full product. */
+            if (sao_model__kernels() && m > 1 && k > 0) {
+                float *row = sao_malloc(n * sizeof(float));
+                sao_model__gemm(m, n, k, a, k, 1, b, ldb, 0.0f, c, ldc);
+                sao_model__gemm(1, n, k, a + (m - 1) * k, k, 1, b, ldb, 0.0f, row, n);
+                ASSERT_TRUE(memcmp(row, c + (m - 1) * ldc, n * sizeof(float)) == 0);
+                sao_free(row);
+            }
+            sao_free(a);
+            sao_free(b);
+            sao_free(c0);
+            sao_free(c);
+            sao_free(want);
+        }
+        sao_model__set_kernels(previous);
+    }
+}
+
+/* The same batch at 1, 2 and 3 threads (slices of 3/2/3 rows): outputs agree (to the bit on the
+ * own kernel, whose sums do not depend on the rows around them), dropout masks are the same per
+ * row, and the gradients agree to rounding. */
+static void test_threads_agree(void)
+{
+    for (int arch = 0; arch < 2; arch++) {
+        for (int training = 0; training < 2; training++) {
+            float x[8 * 10 * 4], d[8 * 3], y1[8 * 3], y[8 * 3];
+            fill_uniform(x, SAO_ARRAY_LEN(x), 41, 1.0f);
+            fill_uniform(d, SAO_ARRAY_LEN(d), 42, 1.0f);
+            float *g1 = NULL;
+            size_t count = 0;
+            for (int threads = 1; threads <= 3; threads++) {
+                sao_model_set_threads(threads);
+                sao_model *m = make_model((sao_model_arch)arch, 4, 16, 3, 3, 0.3f, 77);
+                ASSERT_OK(sao_model_forward(m, threads == 1 ? y1 : y, x, 8, 10, training));
+                ASSERT_EQ(m->slice_count, threads);
+                ASSERT_OK(sao_model_backward(m, d));
+                float *g = sao_model_grads(m, &count);
+                if (threads == 1) {
+                    g1 = sao_malloc(count * sizeof(float));
+                    memcpy(g1, g, count * sizeof(float));
+                } else {
+                    for (size_t i = 0; i < SAO_ARRAY_LEN(y); i++) {
+                        if (sao_model__kernels())
+                            ASSERT_TRUE(y[i] == y1[i]);
+                        else
+                            ASSERT_NEAR(y[i], y1[i], 1e-6);
+                    }
+                    for (size_t i = 0; i < count; i++) ASSERT_NEAR(g[i], g1[i], 1e-5);
+                }
+                sao_model_free(m);
+            }
+            sao_free(g1);
+        }
+    }
+    sao_model_set_threads(1);
+}
+
+/* A row's dropout masks come from its own generator: the same row in another slice, or in a
+ * batch cut differently, is dropped the same way. */
+static void test_masks_per_row(void)
+{
+    sao_model *a = make_model(SAO_MODEL_LSTM, 2, 9, 3, 1, 0.4f, 5);
+    sao_model *b = make_model(SAO_MODEL_LSTM, 2, 9, 3, 1, 0.4f, 5);
+    float x[11 * 6 * 2], out[11];
+    fill_uniform(x, SAO_ARRAY_LEN(x), 6, 1.0f);
+    sao_model_set_threads(1);
+    ASSERT_OK(sao_model_forward(a, out, x, 11, 6, 1));
+    sao_model_set_threads(3);
+    ASSERT_OK(sao_model_forward(b, out, x, 11, 6, 1));
+    ASSERT_EQ(b->slice_count, 3);
+    const size_t hidden = 9;
+    for (int l = 0; l < 2; l++)
+        for (int si = 0; si < b->slice_count; si++) {
+            const sao_model__slice *s = &b->slices[si];
+            for (size_t t = 0; t < 6; t++)
+                for (size_t r = 0; r < s->batch; r++) {
+                    const float *mine = s->cache[l].mask + (t * s->batch + r) * hidden;
+                    const float *whole =
+                        a->slices[0].cache[l].mask + (t * 11 + s->first + r) * hidden;
+                    ASSERT_TRUE(memcmp(mine, whole, hidden * sizeof(float)) == 0);
+                }
+        }
+    sao_model_set_threads(1);
+    sao_model_free(a);
+    sao_model_free(b);
+}
+
 static void test_mse(void)
 {
     const float pred[] = {1.0f, 2.0f, 4.0f}, target[] = {1.0f, 0.0f, 5.0f};
@@ -355,4 +550,5 @@ SAO_TEST_MAIN(TEST(test_param_names_and_shapes), TEST(test_config_errors),
               TEST(test_grad_lstm_1layer), TEST(test_grad_lstm_2layers), TEST(test_grad_gru_1layer),
               TEST(test_grad_gru_2layers), TEST(test_grad_dropout), TEST(test_backward_accumulates),
               TEST(test_dropout_masks), TEST(test_determinism), TEST(test_batch_independence),
-              TEST(test_mse))
+              TEST(test_activations), TEST(test_gemm_kernels), TEST(test_threads_agree),
+              TEST(test_masks_per_row), TEST(test_mse))

@@ -373,6 +373,67 @@ static void test_training_freezes_recurrent_layers(void)
     sao_model_free(m);
 }
 
+/* model.json with one field replaced by `value` (JSON text): the card's own JSON, the field
+ * found by its key and the text up to the next comma or line end replaced. */
+static char *card_with(const char *text, const char *key, const char *value)
+{
+    const char *at = strstr(text, key);
+    ASSERT_TRUE(at != NULL);
+    const char *colon = strchr(at, ':');
+    const char *end = colon + strcspn(colon, ",\n");
+    sao_buf buf;
+    sao_buf_init(&buf, 1u << 20);
+    ASSERT_OK(sao_buf_append(&buf, text, (size_t)(colon + 1 - text)));
+    ASSERT_OK(sao_buf_appendf(&buf, " %s%s", value, end));
+    return sao_buf_detach(&buf, NULL);
+}
+
+/* Fields the writer has no null for are refused when they are not numbers it can write back
+ * (found by fuzzing: such a card loaded, then could not be saved, and a NaN split fraction
+ * reached a walk-forward's row arithmetic); a dropout past float's range is refused before the
+ * conversion. */
+static void test_card_numbers_must_write_back(void)
+{
+    sao_model *m = make_model(4, 5, 9);
+    sao_model_card card;
+    make_card(&card, "IBM", m, 0.5);
+    char *text = NULL;
+    ASSERT_OK(sao_model_card_to_json(&text, &card));
+    static const struct {
+        const char *key, *value, *field;
+    } cases[] = {
+        {"\"dropout\"", "null", "architecture.dropout"},
+        {"\"dropout\"", "1e300", "architecture.dropout"},
+        {"\"dropout\"", "1.0", "architecture.dropout"},
+        {"\"train_fraction\"", "null", "data.train_fraction"},
+        {"\"val_fraction\"", "0.5", "data.train_fraction"},
+        {"\"learning_rate\"", "null", "training.learning_rate"},
+        {"\"seconds\"", "null", "training.seconds"},
+        {"\"seconds\"", "-1", "training.seconds"},
+    };
+    for (size_t i = 0; i < SAO_ARRAY_LEN(cases); i++) {
+        char *bad = card_with(text, cases[i].key, cases[i].value);
+        sao_model_card got;
+        sao_model_card_init(&got);
+        ASSERT_EQ(sao_model_card_from_json(&got, bad, strlen(bad)), SAO_ECORRUPT);
+        ASSERT_CONTAINS(sao_error_last(), cases[i].field);
+        sao_free(bad);
+    }
+    /* The unchanged text still loads, and writes back the same. */
+    sao_model_card got;
+    sao_model_card_init(&got);
+    ASSERT_OK(sao_model_card_from_json(&got, text, strlen(text)));
+    char *again = NULL;
+    ASSERT_OK(sao_model_card_to_json(&again, &got));
+    ASSERT_STREQ(again, text);
+    sao_free(again);
+    sao_model_card_dispose(&got);
+    sao_free(text);
+    sao_model_card_dispose(&card);
+    sao_model_free(m);
+}
+
 SAO_TEST_MAIN(TEST(test_policy_names), TEST(test_versions_and_promotion),
               TEST(test_card_round_trip_and_load), TEST(test_damaged_files),
-              TEST(test_card_must_match_model), TEST(test_training_freezes_recurrent_layers))
+              TEST(test_card_must_match_model), TEST(test_training_freezes_recurrent_layers),
+              TEST(test_card_numbers_must_write_back))
