@@ -173,6 +173,8 @@ void sao_api__fail(sao_api_response *res, const sao_api_request *req, sao_api *a
 /* Validates and upper-cases the {ticker} parameter (params[0]); else answers 400, returns -1. */
 int sao_api__ticker_param(char out[SAO_TICKER_MAX + 1], const sao_api_request *req,
                           sao_api_response *res);
+/* 404 model_not_found, saying how to train one. */
+void sao_api__no_model(sao_api_response *res, const sao_api_request *req, const char *ticker);
 /* A JSON number, or null when not finite (JSON has no NaN). */
 json_t *sao_api__number(double value);
 /* "YYYY-MM-DD" of a day number. */

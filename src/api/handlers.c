@@ -67,6 +67,14 @@ json_t *sao_api__date(int64_t day)
     return json_string(buf);
 }
 
+void sao_api__no_model(sao_api_response *res, const sao_api_request *req, const char *ticker)
+{
+    sao_api__error(res, req, 404, "model_not_found",
+                   "no model for %s: train one with `sao train %s` or POST /api/v1/train "
+                   "{\"ticker\": \"%s\"}",
+                   ticker, ticker, ticker);
+}
+
 int sao_api__append_number(sao_buf *out, double value)
 {
     if (!isfinite(value)) return sao_buf_append(out, "null", 4);
@@ -151,10 +159,7 @@ static void handle_predict(const sao_api_request *req, sao_api_response *res, vo
         if (has_serving_model(ticker))
             sao_api__error(res, req, 404, "features_not_found", "%s", why);
         else
-            sao_api__error(res, req, 404, "model_not_found",
-                           "no model for %s: train one with `sao train %s` or POST /api/v1/train "
-                           "{\"ticker\": \"%s\"}",
-                           ticker, ticker, ticker);
+            sao_api__no_model(res, req, ticker);
         return;
     }
     if (rc) {

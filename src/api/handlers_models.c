@@ -200,10 +200,7 @@ void sao_api__handle_model(const sao_api_request *req, sao_api_response *res, vo
     int rc = ticker_json(&j, ticker, 1, models, model_count);
     sao_free(models);
     if (rc == SAO_ENOENT) {
-        sao_api__error(res, req, 404, "model_not_found",
-                       "no model for %s: train one with `sao train %s` or POST /api/v1/train "
-                       "{\"ticker\": \"%s\"}",
-                       ticker, ticker, ticker);
+        sao_api__no_model(res, req, ticker);
         return;
     }
     if (rc) {

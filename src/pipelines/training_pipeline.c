@@ -160,6 +160,20 @@ static double *build_inputs(const sao_bars *bars, const double *ind)
     return x;
 }
 
+/* A ticker's stored bars and indicators, and the default inputs built from them (*inputs:
+ * sao_free; *bars and *ind are the caller's to dispose and free, also on error). */
+static int read_inputs(double **inputs, sao_bars *bars, double **ind, const char *name)
+{
+    int rc = sao_offline_read_bars(bars, name);
+    if (rc == SAO_ENOENT)
+        return sao_error_set(SAO_ENOENT, "%s: no stored bars (run 'sao ingest %s' first)", name,
+                             name);
+    if (rc) return rc;
+    if ((rc = read_indicators(ind, bars, name))) return rc;
+    *inputs = build_inputs(bars, *ind);
+    return 0;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -380,15 +394,7 @@ int sao_train_ticker(sao_train_result *res, const char *ticker, const sao_train_
     char parent_name[SAO_TICKER_MAX + 1] = "";
     if (opts->parent && (rc = sao_ticker_normalize(parent_name, opts->parent))) goto done;
 
-    rc = sao_offline_read_bars(&bars, name);
-    if (rc == SAO_ENOENT) {
-        rc =
-            sao_error_set(SAO_ENOENT, "%s: no stored bars (run 'sao ingest %s' first)", name, name);
-        goto done;
-    }
-    if (rc) goto done;
-    if ((rc = read_indicators(&ind, &bars, name))) goto done;
-    inputs = build_inputs(&bars, ind);
+    if ((rc = read_inputs(&inputs, &bars, &ind, name))) goto done;
     if ((rc = sao_prep_new(&data, inputs, bars.close, bars.count, INPUT_COUNT, &opts->prep))) {
         sao_error_wrap(rc, "%s: ", name);
         goto done;
@@ -551,15 +557,7 @@ int sao_train_walk_forward(sao_train_walk *out, const sao_model_card *card, int 
             goto done;
         }
     }
-    rc = sao_offline_read_bars(&bars, name);
-    if (rc == SAO_ENOENT) {
-        rc =
-            sao_error_set(SAO_ENOENT, "%s: no stored bars (run 'sao ingest %s' first)", name, name);
-        goto done;
-    }
-    if (rc) goto done;
-    if ((rc = read_indicators(&ind, &bars, name))) goto done;
-    all = build_inputs(&bars, ind);
+    if ((rc = read_inputs(&all, &bars, &ind, name))) goto done;
 
     /* The rows the version was trained on: bars ingested since then are left out, so the
      * backtest covers the data its own test split came from. */

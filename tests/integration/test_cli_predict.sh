@@ -9,22 +9,15 @@ SRC="${SAO_SOURCE_DIR:?}"
 SHARED="${SAO_SHARED_DIR:-${SAO_DEFAULT_SHARED_DIR:?}}"
 OHLCV="$SHARED/data/ohlcv"
 work=$(mktemp -d)
-redis_pid=""
 cleanup() {
-  [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null || true
+  [ -n "${redis_pid:-}" ] && kill "$redis_pid" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 mkdir -p "$work/repo"
 cp "$SRC/feature_store/feature_store.yaml" "$SRC/feature_store/features.yaml" "$work/repo/"
 export SAO_HOME="$work/home" SAO_LOG_FORMAT=text SAO_PROGRESS=off SAO_FEATURE_REPO="$work/repo"
-fails=0
-pass=0
-check() { # check NAME COND...
-  local name="$1"; shift
-  if "$@"; then pass=$((pass + 1)); else echo "FAIL: $name"; fails=$((fails + 1)); fi
-}
-contains() { grep -qF -- "$2" <<<"$1"; }
+source "$SRC/tests/integration/lib.sh"
 run_err() { # run_err EXPECTED_RC NEEDLE ARGS...
   local want="$1" needle="$2"; shift 2
   set +e
@@ -37,27 +30,6 @@ run_err() { # run_err EXPECTED_RC NEEDLE ARGS...
   else pass=$((pass + 1)); fi
 }
 
-if ! command -v redis-server >/dev/null; then
-  echo "FAIL: redis-server is not installed"
-  exit 1
-fi
-start_redis() {
-  for _ in 1 2 3 4 5; do
-    port=$((20000 + RANDOM % 30000))
-    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-      >"$work/redis.log" 2>&1 &
-    redis_pid=$!
-    local ok=0
-    for _ in $(seq 50); do
-      if grep -q "Ready to accept connections" "$work/redis.log"; then ok=1; break; fi
-      kill -0 "$redis_pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    [ "$ok" = 1 ] && return 0
-    kill "$redis_pid" 2>/dev/null || true; redis_pid=""
-  done
-  echo "FAIL: redis-server did not start"; exit 1
-}
 start_redis
 export SAO_REDIS_CONNECTION="127.0.0.1:$port"
 

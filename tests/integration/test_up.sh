@@ -22,14 +22,7 @@ cp "$SRC/feature_store/feature_store.yaml" "$SRC/feature_store/features.yaml" "$
 export SAO_HOME="$work/home" SAO_LOG_FORMAT=text SAO_PROGRESS=off SAO_API_ACCESS_LOG=0
 export SAO_FEATURE_REPO="$work/repo"
 unset SAO_REDIS_CONNECTION
-fails=0
-pass=0
-check() { # check NAME COND...
-  local name="$1"; shift
-  if "$@"; then pass=$((pass + 1)); else echo "FAIL: $name"; fails=$((fails + 1)); fi
-}
-contains() { grep -qF -- "$2" <<<"$1"; }
-lacks() { ! grep -qF -- "$2" <<<"$1"; }
+source "$SRC/tests/integration/lib.sh"
 
 mkdir -p "$work/data"
 for sym in GSPC AAPL; do
@@ -108,5 +101,4 @@ check "second run serves" contains "$body" '"predictions"'
 stop_up TERM
 check "SIGTERM exits 0" [ "$up_status" -eq 0 ]
 
-echo "sao up: $pass checks passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish "sao up"

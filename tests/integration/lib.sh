@@ -1,0 +1,42 @@
+# Shared by the shell-driven integration tests: the pass/fail counters and checks, and a private
+# redis-server on a free loopback port. Source it after `set -euo pipefail` and after setting
+# `work` (the test's temporary folder).
+
+fails=0
+pass=0
+check() { # check NAME COND...: counts COND's outcome, naming NAME when it fails
+  local name="$1"; shift
+  if "$@"; then pass=$((pass + 1)); else echo "FAIL: $name"; fails=$((fails + 1)); fi
+}
+contains() { grep -qF -- "$2" <<<"$1"; }
+lacks() { ! grep -qF -- "$2" <<<"$1"; }
+
+# The summary line and the exit status of the test.
+finish() { # finish TITLE
+  echo "$1: $pass checks passed, $fails failed"
+  [ "$fails" -eq 0 ]
+}
+
+# start_redis [ARGS...]: a redis-server on 127.0.0.1 at a random free port, without persistence
+# unless ARGS say otherwise; sets `port` and `redis_pid` (stop it in the test's cleanup).
+redis_pid=""
+start_redis() {
+  command -v redis-server >/dev/null || { echo "FAIL: redis-server is not installed"; exit 1; }
+  for _ in 1 2 3 4 5; do
+    port=$((20000 + RANDOM % 30000))
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no "$@" \
+      >"$work/redis.log" 2>&1 &
+    redis_pid=$!
+    local ok=0
+    for _ in $(seq 50); do
+      if grep -q "Ready to accept connections" "$work/redis.log"; then ok=1; break; fi
+      kill -0 "$redis_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    [ "$ok" = 1 ] && return 0
+    kill "$redis_pid" 2>/dev/null || true
+    redis_pid=""
+  done
+  echo "FAIL: redis-server did not start"
+  exit 1
+}
