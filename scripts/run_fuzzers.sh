@@ -15,6 +15,7 @@ seed_dir() {
     fuzz_yahoo) echo "$shared/fixtures/yahoo" ;;
     fuzz_parquet) echo "$shared/data/parquet" ;;
     fuzz_model_card) echo "$here/tests/fuzz/seeds/fuzz_model_card" ;; # cards of tiny models
+    fuzz_numfmt) echo "$here/tests/fuzz/seeds/fuzz_numfmt" ;; # numbers as text and as bits
     *) echo "" ;;
   esac
 }

@@ -229,6 +229,7 @@ static void api_free(sao_api *api)
     pthread_mutex_destroy(&api->model_info_lock);
     sao_metrics_free(api->metrics);
     sao_api__docs_free(api->docs);
+    sao_api__history_cache_free(api->history_cache);
     sao_fs_repo_free(api->repo);
     if (api->admin_token) {
         volatile char *t = api->admin_token;
@@ -277,6 +278,7 @@ int sao_api_start(sao_api **out, const sao_api_options *opts)
 
     if ((rc = sao_api__tasks_new(&api->tasks))) goto fail;
     api->docs = sao_api__docs_new(opts->docs_dir);
+    api->history_cache = sao_api__history_cache_new();
 
     sao_api_server_config cfg;
     memset(&cfg, 0, sizeof(cfg));

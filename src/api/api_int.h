@@ -113,6 +113,7 @@ long sao_api__server_in_flight(const sao_api_server *server);
 
 typedef struct sao_api_tasks sao_api_tasks;
 typedef struct sao_api_docs sao_api_docs;
+typedef struct sao_api_history_cache sao_api_history_cache;
 
 struct sao_api {
     sao_api_options opts;
@@ -121,6 +122,7 @@ struct sao_api {
     sao_inference *inference;
     sao_api_tasks *tasks;
     sao_api_docs *docs;
+    sao_api_history_cache *history_cache; /* the history route's decoded columns */
     sao_api_server *server;
     char *admin_token; /* SAO_ADMIN_TOKEN; NULL: POST /api/v1/train is disabled */
 
@@ -193,6 +195,12 @@ void sao_api__handle_task(const sao_api_request *req, sao_api_response *res, voi
 void sao_api__handle_openapi(const sao_api_request *req, sao_api_response *res, void *ctx);
 void sao_api__handle_docs(const sao_api_request *req, sao_api_response *res, void *ctx);
 void sao_api__handle_docs_asset(const sao_api_request *req, sao_api_response *res, void *ctx);
+
+/* handlers_data.c: the history route's columns of each ticker, decoded once per version of its
+ * Parquet files (checked with stat on each request) and kept for the few tickers used last.
+ * Thread-safe; free it once no request runs. */
+sao_api_history_cache *sao_api__history_cache_new(void);
+void sao_api__history_cache_free(sao_api_history_cache *cache);
 
 /* tasks.c: training tasks run one at a time on a background thread, newest 100 kept. */
 typedef struct sao_api_train_request {

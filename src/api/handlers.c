@@ -78,11 +78,9 @@ void sao_api__no_model(sao_api_response *res, const sao_api_request *req, const 
 int sao_api__append_number(sao_buf *out, double value)
 {
     if (!isfinite(value)) return sao_buf_append(out, "null", 4);
-    char buf[32];
-    /* %.15g reads back exactly for most stored values and is shorter; %.17g always does. */
-    snprintf(buf, sizeof(buf), "%.15g", value);
-    if (strtod(buf, NULL) != value) snprintf(buf, sizeof(buf), "%.17g", value);
-    return sao_buf_append(out, buf, strlen(buf));
+    char buf[SAO_DOUBLE_TEXT_MAX];
+    size_t len = sao_format_double(buf, value);
+    return sao_buf_append(out, buf, len);
 }
 
 /* ---------------------------------------------------------------------------------------------

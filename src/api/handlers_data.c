@@ -1,13 +1,16 @@
 /*
  * Handlers of the data routes: the ingested tickers (/api/v1/tickers), bars and indicators from
- * the offline store (/history, read row ranges only, capped by `limit` and saying so), and the
- * latest online feature values of every view of the feature repository (/features).
+ * the offline store (/history, decoded once per version of a ticker's files and kept, capped by
+ * `limit` and saying so), and the latest online feature values of every view of the feature
+ * repository (/features).
  */
 #include "api/api_int.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define HISTORY_DEFAULT_LIMIT 1000
 #define HISTORY_MAX_LIMIT 10000
@@ -43,20 +46,6 @@ static int read_timestamps(const sao_pq_column_data **out, sao_pq_file *file, co
     if (!(*out)->i64 || (*out)->null_count)
         return sao_error_set(SAO_ECORRUPT, "%s: event_timestamp is not a timestamp column", what);
     return 0;
-}
-
-/* First row whose day is >= day (rows are sorted by day). */
-static size_t lower_bound(const sao_pq_column_data *ts, int64_t day)
-{
-    size_t lo = 0, hi = ts->count;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (row_day(ts, mid) < day)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
 }
 
 static void unknown_ticker(sao_api_response *res, const sao_api_request *req, const char *ticker)
@@ -163,6 +152,11 @@ void sao_api__handle_tickers(const sao_api_request *req, sao_api_response *res, 
 
 /* ---------------------------------------------------------------------------------------------
  * GET /api/v1/tickers/{ticker}/history
+ *
+ * The rows come from both views of the ticker decoded once and kept (the cache below) while its
+ * two files stay the ones decoded, so that a request decodes no Parquet and formats its rows
+ * with no printf: the field names' JSON is made once per request, the values by the shortest
+ * round-trip formatter.
  */
 
 typedef struct history_field {
@@ -186,6 +180,303 @@ static size_t valid_fields(history_field *out, size_t max, const sao_fs_repo *re
     }
     return n;
 }
+
+/* ---- the decoded columns, per ticker ---- */
+
+/* Tickers and bytes of decoded columns kept: a ticker of 35 years of daily rows is about 3 MB. */
+#define HISTORY_CACHE_TICKERS 8
+#define HISTORY_CACHE_BYTES ((size_t)32 * 1024 * 1024)
+
+/* Which version of a file was decoded. Writers replace the files by rename, which gives the
+ * new one another inode and modification time; size and time also catch an edit in place. */
+typedef struct file_version {
+    int present;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+} file_version;
+
+/* One ticker's history, immutable once made: the bars' days, and each history field's values
+ * aligned with them. A null is stored as NaN, which the route writes as null like any value
+ * that is not finite; an indicator missing on a day of bars is null there. */
+typedef struct history_entry {
+    struct history_entry *prev, *next; /* in the cache, most recently used first */
+    size_t refs;                       /* the cache's while listed, and each request's */
+    char ticker[SAO_TICKER_MAX + 1];
+    file_version bars_version, technical_version;
+    size_t bytes;
+    size_t rows;
+    int64_t *day;
+    size_t field_count; /* as valid_fields gives them */
+    double **value;     /* [field][row]; NULL when the file has no such double column */
+    int technical_rc;   /* the technical view could not be read: its fields fail with this */
+    char *technical_error;
+} history_entry;
+
+struct sao_api_history_cache {
+    pthread_mutex_t lock;
+    history_entry *first, *last;
+    size_t count, bytes;
+};
+
+sao_api_history_cache *sao_api__history_cache_new(void)
+{
+    sao_api_history_cache *cache = sao_calloc(1, sizeof(*cache));
+    pthread_mutex_init(&cache->lock, NULL);
+    return cache;
+}
+
+static void entry_free(history_entry *entry)
+{
+    if (!entry) return;
+    for (size_t i = 0; entry->value && i < entry->field_count; i++) sao_free(entry->value[i]);
+    sao_free(entry->value);
+    sao_free(entry->day);
+    sao_free(entry->technical_error);
+    sao_free(entry);
+}
+
+void sao_api__history_cache_free(sao_api_history_cache *cache)
+{
+    if (!cache) return;
+    /* The server has stopped: nobody holds an entry any more. */
+    for (history_entry *e = cache->first, *next; e; e = next) {
+        next = e->next;
+        entry_free(e);
+    }
+    pthread_mutex_destroy(&cache->lock);
+    sao_free(cache);
+}
+
+static void list_remove(sao_api_history_cache *cache, history_entry *entry)
+{
+    if (entry->prev)
+        entry->prev->next = entry->next;
+    else
+        cache->first = entry->next;
+    if (entry->next)
+        entry->next->prev = entry->prev;
+    else
+        cache->last = entry->prev;
+    entry->prev = entry->next = NULL;
+}
+
+static void list_push_first(sao_api_history_cache *cache, history_entry *entry)
+{
+    entry->prev = NULL;
+    entry->next = cache->first;
+    if (cache->first)
+        cache->first->prev = entry;
+    else
+        cache->last = entry;
+    cache->first = entry;
+}
+
+/* Takes an entry out of the cache (the caller holds the lock); returns it when that was its
+ * last reference, for the caller to free after unlocking. */
+static history_entry *entry_drop(sao_api_history_cache *cache, history_entry *entry)
+{
+    list_remove(cache, entry);
+    cache->count--;
+    cache->bytes -= entry->bytes;
+    return --entry->refs == 0 ? entry : NULL;
+}
+
+static void history_release(sao_api_history_cache *cache, history_entry *entry)
+{
+    if (!entry) return;
+    pthread_mutex_lock(&cache->lock);
+    int last = --entry->refs == 0;
+    pthread_mutex_unlock(&cache->lock);
+    if (last) entry_free(entry);
+}
+
+static int version_of(file_version *out, const char *path)
+{
+    struct stat st;
+    memset(out, 0, sizeof(*out));
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT) return 0;
+        return sao_error_set(SAO_EIO, "%s: %s", path, strerror(errno));
+    }
+    out->present = 1;
+    out->dev = st.st_dev;
+    out->ino = st.st_ino;
+    out->size = st.st_size;
+    out->mtime = st.st_mtim;
+    return 0;
+}
+
+static int same_version(const file_version *a, const file_version *b)
+{
+    if (a->present != b->present) return 0;
+    return !a->present ||
+           (a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+            a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec);
+}
+
+/* A double column's values as a copy, nulls as NaN; NULL (no error) when the file has no such
+ * double column (a crypto-only indicator of a stock: all null). `row_of` maps the entry's rows
+ * to the file's (SIZE_MAX: none), NULL when they are the same. */
+static int read_values(double **out, size_t *bytes, sao_pq_file *file, const char *name,
+                       size_t rows, const size_t *row_of)
+{
+    *out = NULL;
+    int col = sao_parquet_find_column(file, name);
+    if (col < 0) return 0;
+    const sao_pq_column_data *data;
+    int rc = sao_parquet_read_column(&data, file, (size_t)col);
+    if (rc) return rc;
+    if (!data->f64) return 0;
+    double *values = sao_malloc((rows ? rows : 1) * sizeof(*values));
+    for (size_t r = 0; r < rows; r++) {
+        size_t row = row_of ? row_of[r] : r;
+        values[r] = row != SIZE_MAX && row < data->count && data->valid[row] ? data->f64[row] : NAN;
+    }
+    *out = values;
+    *bytes += rows * sizeof(*values);
+    return 0;
+}
+
+/* The technical view's fields, aligned with the bars' days. A missing file leaves them null;
+ * another failure is kept in the entry, for the requests that ask for an indicator. */
+static void load_technical(history_entry *entry, const char *ticker, const history_field *fields)
+{
+    sao_pq_file *file = NULL;
+    size_t *row_of = NULL;
+    const sao_pq_column_data *ts;
+    int rc = sao_offline_open(&file, SAO_VIEW_TECHNICAL, ticker);
+    if (rc == SAO_ENOENT) return; /* bars without indicators: the indicator fields are null */
+    if (rc || (rc = read_timestamps(&ts, file, ticker))) goto done;
+    /* Both views hold the same days when ingestion wrote them together; a merge keeps a day
+     * missing from one of them a null rather than a shifted row. */
+    row_of = sao_malloc((entry->rows ? entry->rows : 1) * sizeof(*row_of));
+    size_t t = 0;
+    for (size_t r = 0; r < entry->rows; r++) {
+        while (t < ts->count && row_day(ts, t) < entry->day[r]) t++;
+        row_of[r] = t < ts->count && row_day(ts, t) == entry->day[r] ? t : SIZE_MAX;
+    }
+    for (size_t i = 0; i < entry->field_count && !rc; i++) {
+        if (!fields[i].technical) continue;
+        rc =
+            read_values(&entry->value[i], &entry->bytes, file, fields[i].name, entry->rows, row_of);
+    }
+done:
+    if (rc) {
+        for (size_t i = 0; i < entry->field_count; i++) {
+            if (!fields[i].technical) continue;
+            sao_free(entry->value[i]);
+            entry->value[i] = NULL;
+        }
+        entry->technical_rc = rc;
+        entry->technical_error = sao_strdup(sao_error_last());
+    }
+    sao_free(row_of);
+    sao_parquet_close(file);
+}
+
+/* Decodes both views of a ticker: every history field over every row of its bars. */
+static int history_load(history_entry **out, const char *ticker, const history_field *fields,
+                        size_t field_count)
+{
+    history_entry *entry = sao_calloc(1, sizeof(*entry));
+    sao_strlcpy(entry->ticker, ticker, sizeof(entry->ticker));
+    entry->field_count = field_count;
+    entry->value = sao_calloc(field_count ? field_count : 1, sizeof(*entry->value));
+    entry->bytes = sizeof(*entry) + field_count * sizeof(*entry->value);
+    sao_pq_file *file = NULL;
+    const sao_pq_column_data *ts;
+    int rc = sao_offline_open(&file, SAO_VIEW_OHLCV, ticker);
+    if (rc || (rc = read_timestamps(&ts, file, ticker))) goto done;
+    entry->rows = ts->count;
+    entry->day = sao_malloc((entry->rows ? entry->rows : 1) * sizeof(*entry->day));
+    for (size_t r = 0; r < entry->rows; r++) entry->day[r] = row_day(ts, r);
+    entry->bytes += entry->rows * sizeof(*entry->day);
+    int technical = 0;
+    for (size_t i = 0; i < field_count && !rc; i++) {
+        technical |= fields[i].technical;
+        if (!fields[i].technical)
+            rc = read_values(&entry->value[i], &entry->bytes, file, fields[i].name, entry->rows,
+                             NULL);
+    }
+    sao_parquet_close(file);
+    file = NULL;
+    if (!rc && technical && entry->rows) load_technical(entry, ticker, fields);
+done:
+    sao_parquet_close(file);
+    if (rc) {
+        entry_free(entry);
+        return rc;
+    }
+    *out = entry;
+    return 0;
+}
+
+/* The ticker's history as its files are now: from the cache while they are the files decoded,
+ * else decoded and kept (the least recently used tickers make room). *out is held until
+ * history_release. SAO_ENOENT when the ticker has no bars. */
+static int history_acquire(history_entry **out, sao_api_history_cache *cache, const char *ticker,
+                           const history_field *fields, size_t field_count)
+{
+    char bars_path[4096], technical_path[4096];
+    file_version bars, technical;
+    int rc = sao_offline_path(bars_path, sizeof(bars_path), SAO_VIEW_OHLCV, ticker);
+    if (!rc)
+        rc = sao_offline_path(technical_path, sizeof(technical_path), SAO_VIEW_TECHNICAL, ticker);
+    if (!rc) rc = version_of(&bars, bars_path);
+    if (!rc) rc = version_of(&technical, technical_path);
+    if (rc) return rc;
+    if (!bars.present)
+        return sao_error_set(SAO_ENOENT, "%s has no %s data (run: sao ingest %s)", ticker,
+                             SAO_VIEW_OHLCV, ticker);
+
+    pthread_mutex_lock(&cache->lock);
+    history_entry *kept = cache->first;
+    while (kept && strcmp(kept->ticker, ticker) != 0) kept = kept->next;
+    if (kept && kept->field_count == field_count && same_version(&kept->bars_version, &bars) &&
+        same_version(&kept->technical_version, &technical)) {
+        kept->refs++;
+        list_remove(cache, kept); /* most recently used first */
+        list_push_first(cache, kept);
+        pthread_mutex_unlock(&cache->lock);
+        *out = kept;
+        return 0;
+    }
+    pthread_mutex_unlock(&cache->lock);
+
+    /* Decoded outside the lock. The versions were taken before reading: a file replaced
+     * meanwhile is decoded newer than its key says and the next request decodes it again,
+     * never the reverse. */
+    history_entry *entry;
+    if ((rc = history_load(&entry, ticker, fields, field_count))) return rc;
+    entry->bars_version = bars;
+    entry->technical_version = technical;
+    entry->refs = 1;
+
+    history_entry *dropped[HISTORY_CACHE_TICKERS + 1];
+    size_t dropped_count = 0;
+    pthread_mutex_lock(&cache->lock);
+    history_entry *old = cache->first;
+    while (old && strcmp(old->ticker, ticker) != 0) old = old->next;
+    if (old && (old = entry_drop(cache, old))) dropped[dropped_count++] = old;
+    if (entry->bytes <= HISTORY_CACHE_BYTES) { /* else used by this request only */
+        entry->refs++;
+        cache->count++;
+        cache->bytes += entry->bytes;
+        list_push_first(cache, entry);
+        while (cache->count > HISTORY_CACHE_TICKERS || cache->bytes > HISTORY_CACHE_BYTES) {
+            history_entry *last = entry_drop(cache, cache->last);
+            if (last) dropped[dropped_count++] = last;
+        }
+    }
+    pthread_mutex_unlock(&cache->lock);
+    for (size_t i = 0; i < dropped_count; i++) entry_free(dropped[i]);
+    *out = entry;
+    return 0;
+}
+
+/* ---- the route ---- */
 
 static int parse_day(int64_t *out, const char *value)
 {
@@ -235,18 +526,49 @@ static int parse_fields(size_t *selected, size_t *count, const char *list,
     return 0;
 }
 
-/* One view's rows for the selected range and the columns read from it. */
-typedef struct history_view {
-    sao_pq_file *file;
-    const sao_pq_column_data *ts;
-    size_t first, count; /* rows [first, first + count) of the file */
-} history_view;
+/* First row whose day is >= day (rows are sorted by day). */
+static size_t lower_bound_day(const int64_t *days, size_t count, int64_t day)
+{
+    size_t lo = 0, hi = count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (days[mid] < day)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
 
-/* Values of a field for the rows of the range, aligned with the bars' rows (NULL: all null). */
-typedef struct history_column {
-    const sao_pq_column_data *data;
-    const size_t *row_of; /* bars row i -> row in data, or SIZE_MAX (technical view) */
-} history_column;
+/* Room for a date's text: YYYY-MM-DD, or the longer text of a year past 9999. */
+#define DATE_TEXT_MAX 24
+/* A field's `,"name":` is copied with one copy of this size when it fits. */
+#define PREFIX_COPY 32
+
+/* Writes a day as sao_date_format does (YYYY-MM-DD); returns the end. */
+static char *write_date(char *p, int64_t day)
+{
+    int year, month, mday;
+    sao_civil_from_days(day, &year, &month, &mday);
+    if (year < 0 || year > 9999) {
+        char text[DATE_TEXT_MAX];
+        sao_date_format(day, text, sizeof(text));
+        size_t len = strlen(text);
+        memcpy(p, text, len);
+        return p + len;
+    }
+    p[0] = (char)('0' + year / 1000);
+    p[1] = (char)('0' + year / 100 % 10);
+    p[2] = (char)('0' + year / 10 % 10);
+    p[3] = (char)('0' + year % 10);
+    p[4] = '-';
+    p[5] = (char)('0' + month / 10);
+    p[6] = (char)('0' + month % 10);
+    p[7] = '-';
+    p[8] = (char)('0' + mday / 10);
+    p[9] = (char)('0' + mday % 10);
+    return p + 10;
+}
 
 void sao_api__handle_history(const sao_api_request *req, sao_api_response *res, void *ctx)
 {
@@ -285,64 +607,26 @@ void sao_api__handle_history(const sao_api_request *req, sao_api_response *res, 
         for (size_t i = 0; i < valid_count; i++) selected[selected_count++] = i;
     }
 
-    history_view bars = {0}, tech = {0};
-    history_column *columns = sao_calloc(selected_count ? selected_count : 1, sizeof(*columns));
-    size_t *tech_row = NULL;
+    history_entry *entry = NULL;
     sao_buf out;
     sao_buf_init(&out, HISTORY_MAX_BYTES);
-    int rc = sao_offline_open(&bars.file, SAO_VIEW_OHLCV, ticker);
+    int rc = history_acquire(&entry, api->history_cache, ticker, valid, valid_count);
     if (rc == SAO_ENOENT) {
         unknown_ticker(res, req, ticker);
         goto done;
     }
-    if (rc || (rc = read_timestamps(&bars.ts, bars.file, ticker))) goto fail;
-    size_t lo = from == INT64_MIN ? 0 : lower_bound(bars.ts, from);
-    size_t hi = to == INT64_MAX ? bars.ts->count : lower_bound(bars.ts, to + 1);
+    if (rc) goto fail;
+    size_t lo = from == INT64_MIN ? 0 : lower_bound_day(entry->day, entry->rows, from);
+    size_t hi = to == INT64_MAX ? entry->rows : lower_bound_day(entry->day, entry->rows, to + 1);
     size_t total = hi > lo ? hi - lo : 0;
     size_t count = total < (size_t)limit ? total : (size_t)limit;
-    bars.first = lo;
-    bars.count = count;
-
-    int need_tech = 0;
-    for (size_t i = 0; i < selected_count; i++) need_tech |= valid[selected[i]].technical;
-    if (need_tech && count) {
-        rc = sao_offline_open(&tech.file, SAO_VIEW_TECHNICAL, ticker);
-        if (rc == SAO_ENOENT) {
-            tech.file = NULL; /* bars without indicators: the indicator fields are null */
-        } else if (rc || (rc = read_timestamps(&tech.ts, tech.file, ticker))) {
-            goto fail;
-        } else {
-            int64_t first_day = row_day(bars.ts, lo), last_day = row_day(bars.ts, lo + count - 1);
-            tech.first = lower_bound(tech.ts, first_day);
-            size_t end = lower_bound(tech.ts, last_day + 1);
-            tech.count = end > tech.first ? end - tech.first : 0;
-            /* Both views hold the same days when ingestion wrote them together; a merge keeps a
-             * day missing from one of them a null rather than a shifted row. */
-            tech_row = sao_malloc(count * sizeof(*tech_row));
-            size_t t = tech.first;
-            for (size_t r = 0; r < count; r++) {
-                int64_t day = row_day(bars.ts, lo + r);
-                while (t < tech.first + tech.count && row_day(tech.ts, t) < day) t++;
-                tech_row[r] = t < tech.first + tech.count && row_day(tech.ts, t) == day
-                                  ? t - tech.first
-                                  : SIZE_MAX;
-            }
-        }
+    for (size_t i = 0; i < selected_count && count && !rc; i++) {
+        if (valid[selected[i]].technical && entry->technical_rc)
+            rc = sao_error_set(entry->technical_rc, "%s", entry->technical_error);
     }
-    for (size_t i = 0; i < selected_count && count; i++) {
-        const history_field *f = &valid[selected[i]];
-        history_view *view = f->technical ? &tech : &bars;
-        if (!view->file || !view->count) continue;
-        int col = sao_parquet_find_column(view->file, f->name);
-        if (col < 0) continue; /* a crypto-only indicator of a stock: null */
-        rc = sao_parquet_read_rows(&columns[i].data, view->file, (size_t)col, view->first,
-                                   view->count);
-        if (rc) goto fail;
-        if (!columns[i].data->f64) columns[i].data = NULL;
-        columns[i].row_of = f->technical ? tech_row : NULL;
-    }
+    if (rc) goto fail;
 
-    char day_text[16];
+    char day_text[DATE_TEXT_MAX];
     rc = sao_buf_appendf(&out, "{\"ticker\":\"%s\",\"from\":", ticker);
     if (!rc && from != INT64_MIN) sao_date_format(from, day_text, sizeof(day_text));
     if (!rc)
@@ -362,24 +646,64 @@ void sao_api__handle_history(const sao_api_request *req, sao_api_response *res, 
                              "\"next_from\":",
                              limit, count, total, count < total ? "true" : "false");
     if (!rc && count < total) {
-        sao_date_format(row_day(bars.ts, lo + count), day_text, sizeof(day_text));
+        sao_date_format(entry->day[lo + count], day_text, sizeof(day_text));
         rc = sao_buf_appendf(&out, "\"%s\"", day_text);
     } else if (!rc) {
         rc = sao_buf_append(&out, "null", 4);
     }
     if (!rc) rc = sao_buf_append(&out, ",\"rows\":[", 9);
+    if (rc) goto fail;
+
+    /* Each field's `,"name":` once, with room after it for copies of a fixed size (a few
+     * vector moves, where a copy of its length would be a library call); and a row's text at
+     * most: its date, and every field's name and value at their longest. */
+    const char **prefix = sao_arena_alloc(req->arena, (selected_count + 1) * sizeof(*prefix));
+    size_t *prefix_len = sao_arena_alloc(req->arena, (selected_count + 1) * sizeof(*prefix_len));
+    const double **column = sao_arena_alloc(req->arena, (selected_count + 1) * sizeof(*column));
+    size_t row_max = sizeof(",{\"date\":\"\"}") + DATE_TEXT_MAX;
+    for (size_t i = 0; i < selected_count; i++) {
+        const char *name = valid[selected[i]].name;
+        size_t len = strlen(name);
+        char *text = sao_arena_alloc(req->arena, len + 4 + PREFIX_COPY);
+        memset(text, 0, len + 4 + PREFIX_COPY);
+        text[0] = ',';
+        text[1] = '"';
+        memcpy(text + 2, name, len);
+        text[len + 2] = '"';
+        text[len + 3] = ':';
+        prefix[i] = text;
+        prefix_len[i] = len + 4;
+        column[i] = entry->value[selected[i]];
+        row_max += prefix_len[i] + PREFIX_COPY + SAO_DOUBLE_TEXT_MAX;
+    }
+    /* Room for every row at its longest (address space, not memory, beyond what is written),
+     * then each row written in place. */
+    size_t room = count * row_max, left = HISTORY_MAX_BYTES - out.len;
+    rc = sao_buf_reserve(&out, room < left ? room : left);
     for (size_t r = 0; r < count && !rc; r++) {
-        sao_date_format(row_day(bars.ts, lo + r), day_text, sizeof(day_text));
-        rc = sao_buf_appendf(&out, "%s{\"date\":\"%s\"", r ? "," : "", day_text);
-        for (size_t i = 0; i < selected_count && !rc; i++) {
-            rc = sao_buf_appendf(&out, ",\"%s\":", valid[selected[i]].name);
-            const history_column *c = &columns[i];
-            size_t row = c->row_of ? c->row_of[r] : r;
-            double value = NAN;
-            if (!rc && c->data && row != SIZE_MAX && c->data->valid[row]) value = c->data->f64[row];
-            if (!rc) rc = sao_api__append_number(&out, value);
+        if ((rc = sao_buf_reserve(&out, row_max))) break;
+        char *p = out.data + out.len;
+        if (r) *p++ = ',';
+        memcpy(p, "{\"date\":\"", 9);
+        p = write_date(p + 9, entry->day[lo + r]);
+        *p++ = '"';
+        for (size_t i = 0; i < selected_count; i++) {
+            if (prefix_len[i] <= PREFIX_COPY)
+                memcpy(p, prefix[i], PREFIX_COPY);
+            else
+                memcpy(p, prefix[i], prefix_len[i]);
+            p += prefix_len[i];
+            double value = column[i] ? column[i][lo + r] : NAN;
+            if (isfinite(value)) {
+                p += sao_format_double(p, value);
+            } else {
+                memcpy(p, "null", 4);
+                p += 4;
+            }
         }
-        if (!rc) rc = sao_buf_append(&out, "}", 1);
+        *p++ = '}';
+        out.len = (size_t)(p - out.data);
+        out.data[out.len] = '\0';
     }
     if (!rc) rc = sao_buf_append(&out, "]}", 2);
     if (rc) goto fail;
@@ -392,10 +716,7 @@ fail:
     sao_api__fail(res, req, api, rc, 0);
 done:
     sao_buf_dispose(&out);
-    sao_free(tech_row);
-    sao_free(columns);
-    sao_parquet_close(tech.file);
-    sao_parquet_close(bars.file);
+    history_release(api->history_cache, entry);
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -90,6 +90,9 @@ void sao_buf_init(sao_buf *buf, size_t max);
 void sao_buf_dispose(sao_buf *buf);
 int sao_buf_append(sao_buf *buf, const void *data, size_t len);
 int sao_buf_appendf(sao_buf *buf, const char *fmt, ...) SAO_PRINTF(2, 3);
+/* Makes room for `extra` more bytes (SAO_ETOOBIG past max), for a writer that puts them at
+ * data + len itself, then raises len by what it wrote and puts the NUL after. */
+int sao_buf_reserve(sao_buf *buf, size_t extra);
 void sao_buf_clear(sao_buf *buf);
 /* Hands the bytes to the caller (free with sao_free) and resets the buffer. */
 char *sao_buf_detach(sao_buf *buf, size_t *len);
@@ -245,6 +248,16 @@ int sao_parse_long(const char *s, long *out);
 int sao_parse_double(const char *s, size_t len, double *out);
 /* $SAO_HOME joined with a relative path into buf. */
 int sao_home_path(char *buf, size_t size, const char *relative);
+
+/* Room sao_format_double needs, the NUL included ("-1.2345678901234567e-308" is 25). */
+#define SAO_DOUBLE_TEXT_MAX 32
+/* Writes the shortest text that reads back (strtod) as exactly `value`: the fewest significant
+ * digits, the nearest to the value when several have that length. Plain notation from 1e-4 to
+ * below 1e16 ("5", "-0", "0.1", "123.45"), else an exponent ("1e-07", "1.2345e+21"), as JSON
+ * and the Prometheus exposition read it. NaN and infinities are not JSON: callers write their
+ * own text (here they give "NaN", "Inf", "-Inf"). `buf` holds SAO_DOUBLE_TEXT_MAX bytes, all of
+ * which may be written; the text is NUL-terminated. Returns its length. */
+size_t sao_format_double(char *buf, double value);
 
 #define SAO_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -102,6 +102,11 @@ static int buf_reserve(sao_buf *buf, size_t extra)
     return 0;
 }
 
+int sao_buf_reserve(sao_buf *buf, size_t extra)
+{
+    return buf_reserve(buf, extra);
+}
+
 int sao_buf_append(sao_buf *buf, const void *data, size_t len)
 {
     int rc = buf_reserve(buf, len);

@@ -360,6 +360,8 @@ static void slice_free_caches(const sao_model *m, sao_model__slice *s)
     s->capacity = 0;
 }
 
+static void infer_free(sao_model__infer *inf);
+
 void sao_model_free(sao_model *model)
 {
     if (!model) return;
@@ -376,6 +378,7 @@ void sao_model_free(sao_model *model)
     }
     sao_free(model->layers);
     sao_free(model->head_wt);
+    infer_free(model->infer);
     sao_free(model->params);
     sao_free(model->weights);
     sao_free(model->grads);
@@ -396,7 +399,24 @@ const sao_model_param *sao_model_params(const sao_model *model, size_t *count)
 float *sao_model_weights(sao_model *model, size_t *count)
 {
     if (count) *count = model->weight_count;
+    /* The caller may write through the pointer: the inference packs go stale. */
+    atomic_fetch_add_explicit(&model->weights_generation, 1, memory_order_release);
     return model->weights;
+}
+
+void sao_model_weights_changed(sao_model *model)
+{
+    atomic_fetch_add_explicit(&model->weights_generation, 1, memory_order_release);
+}
+
+int sao_model_clone(sao_model **out, const sao_model *model)
+{
+    sao_model *m = NULL;
+    int rc = sao_model_new(&m, &model->config);
+    if (rc) return rc;
+    memcpy(m->weights, model->weights, model->weight_count * sizeof(float));
+    *out = m;
+    return 0;
 }
 
 float *sao_model_grads(sao_model *model, size_t *count)
@@ -826,6 +846,237 @@ int sao_model_forward(sao_model *model, float *out, const float *inputs, size_t 
     if (training && cfg->dropout > 0.0f) m->job_mask_key = sao_model__rng_next(&m->rng);
     run_slices(m, forward_slice);
     m->have_forward = 1;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Inference: one window at a time, for serving. No activations are kept and nothing is
+ * allocated per call: the weights are packed once (transposed, each gate's units padded to whole
+ * vectors, the recurrent ones grouped as sao_model__recur reads them) and again only when their
+ * generation moved, and a step is one recurrent product plus one loop that adds the biases,
+ * applies the gates and updates the state. On the own kernel every value is the float the
+ * training forward computes: the same products summed in the same order, the same gate code.
+ */
+typedef struct infer_layer {
+    float *wt_ih; /* [in, G*P]: W_ih^T with zero columns for the padding units (P: padded H) */
+    float *w_hh;  /* sao_model__recur_pack's layout */
+    float *bias;  /* [G*P]: sao_model__layer.bias's sums, zero for the padding units */
+    float *b_hn;  /* [P]: the GRU's b_hn (NULL for the LSTM) */
+} infer_layer;
+
+struct sao_model__infer {
+    int packed;
+    uint64_t generation; /* of the weights the packs were built from */
+    size_t padded;       /* P */
+    infer_layer *layers;
+    float *head_wt;  /* [H, horizon] */
+    void *packs;     /* the allocation the packs are carved from */
+    size_t capacity; /* time steps the scratch holds */
+    float *xproj;    /* [T, G*P]: a layer's input projection, every step */
+    float *seq;      /* [T, P]: a layer's hidden states, the next layer's input */
+    float *pre;      /* [G*P]: one step's gate pre-activations */
+    float *state;    /* [P]: the LSTM's cell; the GRU's zero state before the first step */
+    void *scratch;   /* the allocation the scratch is carved from */
+};
+
+/* Arrays are carved out of one allocation at cache-line boundaries: the recurrent weights are
+ * read a whole line per vector. */
+#define LINE 64
+
+static size_t line_bytes(size_t floats)
+{
+    return (floats * sizeof(float) + LINE - 1) / LINE * LINE;
+}
+
+static char *line_block(void **raw, size_t bytes)
+{
+    *raw = sao_malloc(bytes + LINE - 1);
+    return (char *)(((uintptr_t)*raw + LINE - 1) & ~(uintptr_t)(LINE - 1));
+}
+
+static float *carve(char **cursor, size_t floats)
+{
+    float *p = (float *)(void *)*cursor;
+    *cursor += line_bytes(floats);
+    return p;
+}
+
+static void infer_free(sao_model__infer *inf)
+{
+    if (!inf) return;
+    sao_free(inf->packs);
+    sao_free(inf->scratch);
+    sao_free(inf->layers);
+    sao_free(inf);
+}
+
+static void infer_pack(sao_model *m, uint64_t generation)
+{
+    const sao_model_config *cfg = &m->config;
+    const size_t hidden = (size_t)cfg->hidden_size, gates = (size_t)m->gates;
+    const size_t padded = (hidden + SAO_MODEL__LANES - 1) / SAO_MODEL__LANES * SAO_MODEL__LANES;
+    const size_t gp = gates * padded, horizon = (size_t)cfg->horizon;
+    const int gru = cfg->arch == SAO_MODEL_GRU;
+    sao_model__infer *inf = m->infer;
+    if (!inf) {
+        inf = m->infer = sao_calloc(1, sizeof(*inf));
+        inf->layers = sao_calloc((size_t)cfg->num_layers, sizeof(*inf->layers));
+    }
+    if (!inf->packs) {
+        size_t bytes = line_bytes(hidden * horizon);
+        for (int l = 0; l < cfg->num_layers; l++)
+            bytes += line_bytes((size_t)m->layers[l].input_size * gp) +
+                     line_bytes(sao_model__recur_size(gates, hidden)) + line_bytes(gp) +
+                     (gru ? line_bytes(padded) : 0);
+        char *cursor = line_block(&inf->packs, bytes);
+        for (int l = 0; l < cfg->num_layers; l++) {
+            infer_layer *il = &inf->layers[l];
+            il->wt_ih = carve(&cursor, (size_t)m->layers[l].input_size * gp);
+            il->w_hh = carve(&cursor, sao_model__recur_size(gates, hidden));
+            il->bias = carve(&cursor, gp);
+            il->b_hn = gru ? carve(&cursor, padded) : NULL;
+        }
+        inf->head_wt = carve(&cursor, hidden * horizon);
+        inf->padded = padded;
+    }
+    for (int l = 0; l < cfg->num_layers; l++) {
+        const sao_model__layer *layer = &m->layers[l];
+        infer_layer *il = &inf->layers[l];
+        const size_t in = (size_t)layer->input_size;
+        for (size_t k = 0; k < in; k++)
+            for (size_t g = 0; g < gates; g++)
+                for (size_t u = 0; u < padded; u++)
+                    il->wt_ih[k * gp + g * padded + u] =
+                        u < hidden ? layer->w_ih[(g * hidden + u) * in + k] : 0.0f;
+        sao_model__recur_pack(il->w_hh, layer->w_hh, gates, hidden);
+        for (size_t g = 0; g < gates; g++)
+            for (size_t u = 0; u < padded; u++) {
+                const size_t j = g * hidden + u;
+                /* As the training forward sums them: the GRU's n takes b_ih only. */
+                il->bias[g * padded + u] = u >= hidden     ? 0.0f
+                                           : gru && g == 2 ? layer->b_ih[j]
+                                                           : layer->b_ih[j] + layer->b_hh[j];
+            }
+        if (gru)
+            for (size_t u = 0; u < padded; u++)
+                il->b_hn[u] = u < hidden ? layer->b_hh[2 * hidden + u] : 0.0f;
+    }
+    transpose(inf->head_wt, m->head_w, horizon, hidden);
+    inf->generation = generation;
+    inf->packed = 1;
+}
+
+static void infer_reserve(sao_model__infer *inf, size_t gp, size_t steps)
+{
+    if (steps <= inf->capacity) return;
+    sao_free(inf->scratch);
+    const size_t padded = inf->padded;
+    char *cursor = line_block(&inf->scratch, line_bytes(steps * gp) + line_bytes(steps * padded) +
+                                                 line_bytes(gp) + line_bytes(padded));
+    inf->xproj = carve(&cursor, steps * gp);
+    inf->seq = carve(&cursor, steps * padded);
+    inf->pre = carve(&cursor, gp);
+    inf->state = carve(&cursor, padded);
+    inf->capacity = steps;
+}
+
+/* One LSTM step over the padded units: lstm_cell's arithmetic, with the biases added here and
+ * only the state kept. `cell` holds c_{t-1} on entry, c_t on return. */
+GATE_LOOP static void lstm_step(float *restrict h, float *restrict cell, const float *restrict pre,
+                                const float *restrict bias, size_t padded)
+{
+    const float *restrict pi = pre, *restrict pf = pre + padded, *restrict pg = pre + 2 * padded,
+                          *restrict po = pre + 3 * padded;
+    const float *restrict bi = bias, *restrict bf = bias + padded, *restrict bg = bias + 2 * padded,
+                          *restrict bo = bias + 3 * padded;
+    for (size_t j = 0; j < padded; j++) {
+        float i = sao_model__sigmoid(pi[j] + bi[j]);
+        float f = sao_model__sigmoid(pf[j] + bf[j]);
+        float cand = sao_model__tanh(pg[j] + bg[j]);
+        float o = sao_model__sigmoid(po[j] + bo[j]);
+        float c = f * cell[j] + i * cand;
+        cell[j] = c;
+        h[j] = o * sao_model__tanh(c);
+    }
+}
+
+/* One GRU step: gru_cell's arithmetic. `pre` holds r and z with their input projections added,
+ * then W_hn h_{t-1}; `x_n` is n's input projection. */
+GATE_LOOP static void gru_step(float *restrict h, const float *restrict h_prev,
+                               const float *restrict pre, const float *restrict x_n,
+                               const float *restrict bias, const float *restrict b_hn,
+                               size_t padded)
+{
+    const float *restrict pr = pre, *restrict pz = pre + padded, *restrict phn = pre + 2 * padded;
+    const float *restrict br = bias, *restrict bz = bias + padded, *restrict bn = bias + 2 * padded;
+    for (size_t j = 0; j < padded; j++) {
+        float r = sao_model__sigmoid(pr[j] + br[j]);
+        float z = sao_model__sigmoid(pz[j] + bz[j]);
+        float hnv = phn[j] + b_hn[j];
+        float n = sao_model__tanh(x_n[j] + bn[j] + r * hnv);
+        h[j] = (1.0f - z) * n + z * h_prev[j];
+    }
+}
+
+int sao_model_predict_one(sao_model *model, float *out, const float *inputs, size_t time_steps)
+{
+    sao_model *m = model;
+    const sao_model_config *cfg = &m->config;
+    if (time_steps == 0) return sao_error_set(SAO_EINVAL, "model prediction: empty window");
+    const size_t hidden = (size_t)cfg->hidden_size, gates = (size_t)m->gates;
+    const size_t features = (size_t)cfg->input_size, horizon = (size_t)cfg->horizon;
+    const size_t padded = (hidden + SAO_MODEL__LANES - 1) / SAO_MODEL__LANES * SAO_MODEL__LANES;
+    const size_t gp = gates * padded;
+    const size_t widest = gp > features ? gp : features;
+    if (time_steps > (size_t)INT_MAX / widest)
+        return sao_error_set(SAO_EINVAL, "model prediction: a window of %zu steps is too long",
+                             time_steps);
+
+    const uint64_t generation = atomic_load_explicit(&m->weights_generation, memory_order_acquire);
+    if (!m->infer || !m->infer->packed || m->infer->generation != generation)
+        infer_pack(m, generation);
+    sao_model__infer *inf = m->infer;
+    infer_reserve(inf, gp, time_steps);
+
+    const int gru = cfg->arch == SAO_MODEL_GRU;
+    const size_t based = gru ? 2 : gates; /* gates whose input projection the product adds */
+    const float *x = inputs;
+    size_t in = features, ldx = features;
+    for (int l = 0; l < cfg->num_layers; l++) {
+        const infer_layer *il = &inf->layers[l];
+        /* Every step's input projection in one product, as the training forward makes it. */
+        sao_model__gemm(time_steps, gp, in, x, ldx, 1, il->wt_ih, gp, 0.0f, inf->xproj, gp);
+        memset(inf->state, 0, padded * sizeof(float));
+        for (size_t t = 0; t < time_steps; t++) {
+            const float *xp = inf->xproj + t * gp;
+            float *h = inf->seq + t * padded;
+            const float *pre = xp; /* the first step has no recurrent term */
+            if (t) {
+                /* Alternate the passes' order (see sao_model__recur). */
+                sao_model__recur(inf->pre, xp, based, h - padded, il->w_hh, gates, hidden,
+                                 (int)(t & 1));
+                pre = inf->pre;
+            } else if (gru) {
+                memcpy(inf->pre, xp, 2 * padded * sizeof(float));
+                memset(inf->pre + 2 * padded, 0, padded * sizeof(float));
+                pre = inf->pre;
+            }
+            if (gru) {
+                const float *h_prev = t ? h - padded : inf->state;
+                if (!sao_model__gru_step(h, h_prev, pre, xp + 2 * padded, il->bias, il->b_hn,
+                                         padded))
+                    gru_step(h, h_prev, pre, xp + 2 * padded, il->bias, il->b_hn, padded);
+            } else if (!sao_model__lstm_step(h, inf->state, pre, il->bias, padded)) {
+                lstm_step(h, inf->state, pre, il->bias, padded);
+            }
+        }
+        x = inf->seq;
+        in = hidden;
+        ldx = padded;
+    }
+    memcpy(out, m->head_b, horizon * sizeof(float));
+    sao_model__gemm(1, horizon, hidden, inf->seq + (time_steps - 1) * padded, padded, 1,
+                    inf->head_wt, horizon, 1.0f, out, horizon);
     return 0;
 }
 

@@ -81,9 +81,18 @@ const sao_model_config *sao_model_get_config(const sao_model *model);
  * bias_hh; then head.weight, head.bias). Borrowed; `count` gets the number of tensors. */
 const sao_model_param *sao_model_params(const sao_model *model, size_t *count);
 /* The flat parameter and gradient arrays (same layout); `count` gets their length. Borrowed:
- * writing weights in place is how a loader or an optimizer updates the model. */
+ * writing weights in place is how a loader or an optimizer updates the model. Each call to
+ * sao_model_weights counts as a change of the weights, which sao_model_predict_one packs anew on
+ * its next call; a caller that writes through a pointer it obtained before the last
+ * sao_model_predict_one calls sao_model_weights_changed (or sao_model_weights again) afterwards. */
 float *sao_model_weights(sao_model *model, size_t *count);
 float *sao_model_grads(sao_model *model, size_t *count);
+/* Tells the model its weights were written (see sao_model_weights). */
+void sao_model_weights_changed(sao_model *model);
+/* A new model with `model`'s configuration and weights; gradients zero, no forward run. Reads
+ * only the configuration and weights, so it may run while another thread runs a forward or a
+ * prediction on `model`. */
+int sao_model_clone(sao_model **out, const sao_model *model);
 /* Sets every gradient to zero. */
 void sao_model_zero_grad(sao_model *model);
 
@@ -99,6 +108,16 @@ void sao_model_set_threads(int threads);
  * sao_model_backward. SAO_EINVAL for an empty batch or sequence, or sizes past BLAS's int. */
 int sao_model_forward(sao_model *model, float *out, const float *inputs, size_t batch,
                       size_t time_steps, int training);
+
+/* Runs the model on one window `inputs` [time_steps, input_size] and writes `out` [horizon], the
+ * serving path: what sao_model_forward gives for a batch of one with training off, at a fraction
+ * of the cost. It keeps no activations (a following sao_model_backward still differentiates the
+ * last sao_model_forward) and allocates nothing once the model has run a window this long. The
+ * weights are packed for it on the first call and again after they may have changed (see
+ * sao_model_weights). With AVX-512 the outputs are the very floats sao_model_forward computes;
+ * elsewhere they agree to rounding. One call at a time per model, as for sao_model_forward.
+ * SAO_EINVAL for an empty window or one past BLAS's int. */
+int sao_model_predict_one(sao_model *model, float *out, const float *inputs, size_t time_steps);
 
 /* Back-propagates `d_out` [batch, horizon] (dLoss/dOutput of the last forward) through time and
  * ADDS the gradient of every parameter to sao_model_grads() (call sao_model_zero_grad between

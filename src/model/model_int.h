@@ -1,11 +1,13 @@
 /*
  * model internals shared by the files of src/model/: the model struct, its layers, the per-slice
- * activation caches of data-parallel batches, the seeded generator and the activation functions.
+ * activation caches of data-parallel batches, the seeded generator, the activation functions and
+ * the matrix kernels.
  * Nothing outside src/model/ includes this header.
  */
 #ifndef SAO_MODEL_INT_H
 #define SAO_MODEL_INT_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "model/model.h"
@@ -82,6 +84,34 @@ int sao_model__kernels(void);
  * the previous choice. Not to be called while a model runs. */
 int sao_model__set_kernels(int own);
 
+/* The recurrent product of one-window inference (sao_model_predict_one). A layer's gate units
+ * are padded to a multiple of SAO_MODEL__LANES per gate, so that its G*H gate rows become
+ * column vectors of LANES units that never straddle two gates; `pre` and `base` below are laid
+ * out [G][padded H]. */
+#define SAO_MODEL__LANES 16
+
+/* Floats in a layer's packed recurrent weights (G = `gates`). */
+size_t sao_model__recur_size(size_t gates, size_t hidden);
+/* Packs W_hh [G*H, H] for sao_model__recur: column vectors grouped into passes, each pass's
+ * weights contiguous and k-major, padding units zero. */
+void sao_model__recur_pack(float *pack, const float *w_hh, size_t gates, size_t hidden);
+/* pre = base + W_hh h for the first `based` gates, pre = W_hh h for the rest (base may be NULL
+ * when based is 0). On the own kernel every element is summed as sao_model__gemm sums it in a
+ * one-row product with beta 1 (with a base) or 0 (without), so the two give the same floats.
+ * `backwards` runs the passes in reverse order, which changes no result (alternating it from
+ * step to step keeps part of a large layer's weights in L1). */
+void sao_model__recur(float *pre, const float *base, size_t based, const float *h,
+                      const float *pack, size_t gates, size_t hidden, int backwards);
+
+/* One inference step's gates and state over `padded` units, laid out as above: LSTM
+ * h = o tanh(c), c = f c + i g from `pre` + `bias` (`cell` holds c_{t-1} on entry); GRU from r, z
+ * (input projections added) and W_hn h_{t-1} in `pre`, n's input projection in `x_n`. They run
+ * on AVX-512 with the own kernel, with the arithmetic of definition.c's generic loops op for op,
+ * and return 1; otherwise they return 0 and the caller runs the generic loop. */
+int sao_model__lstm_step(float *h, float *cell, const float *pre, const float *bias, size_t padded);
+int sao_model__gru_step(float *h, const float *h_prev, const float *pre, const float *x_n,
+                        const float *bias, const float *b_hn, size_t padded);
+
 /* ---------------------------------------------------------------------------------------------
  * Layers and data-parallel slices.
  */
@@ -128,6 +158,8 @@ typedef struct sao_model__slice {
 } sao_model__slice;
 
 typedef struct sao_model__pool sao_model__pool;
+/* sao_model_predict_one's packed weights and scratch (definition.c). */
+typedef struct sao_model__infer sao_model__infer;
 
 struct sao_model {
     sao_model_config config;
@@ -149,6 +181,12 @@ struct sao_model {
     sao_model__slice *slices;
     int slice_capacity, slice_count;
     sao_model__pool *pool; /* threads besides the caller's, started on first need */
+
+    /* Bumped whenever the weights may have changed (sao_model_weights hands out a pointer to
+     * write them through): the inference packs are rebuilt when it moved since they were made.
+     * Atomic, since reading the weights of a model that another thread runs is allowed. */
+    atomic_uint_fast64_t weights_generation;
+    sao_model__infer *infer; /* NULL until the first sao_model_predict_one */
 
     /* The job the slices run: arguments of the forward or backward in progress. */
     const float *job_inputs;

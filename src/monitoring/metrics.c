@@ -468,16 +468,12 @@ void sao_monitoring__format_number(char *buf, size_t size, double value)
         sao_strlcpy(buf, "NaN", size);
     } else if (isinf(value)) {
         sao_strlcpy(buf, value > 0 ? "+Inf" : "-Inf", size);
-    } else if (value == floor(value) && fabs(value) < 9007199254740992.0) {
-        /* Integral and exact in a double: no exponent, no ".0" (and -0 reads as 0). */
-        snprintf(buf, size, "%lld", (long long)value);
     } else {
         /* The fewest significant digits that parse back to the same double, as the client
-         * libraries print (0.1, not 0.10000000000000001). */
-        for (int digits = 15; digits <= 17; digits++) {
-            snprintf(buf, size, "%.*g", digits, value);
-            if (digits == 17 || strtod(buf, NULL) == value) break;
-        }
+         * libraries print (0.1, not 0.10000000000000001); integers without ".0", and -0 as 0. */
+        char text[SAO_DOUBLE_TEXT_MAX];
+        sao_format_double(text, value == 0 ? 0.0 : value);
+        sao_strlcpy(buf, text, size);
     }
 }
 

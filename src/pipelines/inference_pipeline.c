@@ -158,7 +158,7 @@ typedef struct model_entry {
     sao_model_card card;
     pthread_mutex_t lock; /* guards the idle instances */
     sao_model *base;      /* the loaded weights; clones copy them */
-    sao_model **idle;     /* instances no forward pass is using */
+    sao_model **idle;     /* instances no prediction is using */
     size_t idle_count, idle_cap;
 } model_entry;
 
@@ -293,9 +293,9 @@ static int entry_load(model_entry **out, const char *ticker, int version)
     return 0;
 }
 
-/* An instance for one forward pass: a sao_model keeps its activations inside, so two passes
- * never share one. Instances are cloned from the loaded weights on demand, so there are never
- * more than the passes that ran at once. */
+/* An instance for one prediction: a sao_model keeps its packed weights and scratch inside, so
+ * two predictions never share one. Instances are cloned from the loaded weights on demand, so
+ * there are never more than the predictions that ran at once. */
 static int instance_take(sao_model **out, model_entry *e)
 {
     pthread_mutex_lock(&e->lock);
@@ -305,17 +305,8 @@ static int instance_take(sao_model **out, model_entry *e)
         return 0;
     }
     pthread_mutex_unlock(&e->lock);
-    sao_model *m = NULL;
-    int rc = sao_model_new(&m, sao_model_get_config(e->base));
-    if (rc) return rc;
-    size_t n, base_n;
-    float *w = sao_model_weights(m, &n);
-    /* Forward passes only read the weights, so copying them while `base` runs one is safe. */
-    const float *bw = sao_model_weights(e->base, &base_n);
-    SAO_ASSERT(n == base_n);
-    memcpy(w, bw, n * sizeof(float));
-    *out = m;
-    return 0;
+    /* Cloning only reads `base`, which another request may be running meanwhile. */
+    return sao_model_clone(out, e->base);
 }
 
 static void instance_put(model_entry *e, sao_model *m)
@@ -693,7 +684,7 @@ static int run_model(sao_inference *inf, sao_forecast *fc, model_entry *e,
     sao_model *m = NULL;
     int rc = instance_take(&m, e);
     if (rc) return rc;
-    rc = sao_model_forward(m, y, in, 1, context, 0);
+    rc = sao_model_predict_one(m, y, in, context);
     instance_put(e, m);
     if (rc) return sao_error_wrap(rc, "%s v%d: ", fc->ticker, card->version);
 

@@ -535,6 +535,248 @@ static void test_masks_per_row(void)
     sao_model_free(b);
 }
 
+/* sao_model__recur against a one-row sao_model__gemm over W_hh^T, the product the training
+ * forward runs: the same floats on the own kernel, with or without the input projection as a
+ * base and with the passes in either order; within rounding of a double sum either way. Hidden
+ * sizes fill whole 16-unit vectors or leave part of one, and 300 crosses the kernel's k block. */
+static void test_recurrent_product(void)
+{
+    static const size_t hiddens[] = {1, 5, 16, 17, 64, 100, 300};
+    for (int own = 0; own < 2; own++) {
+        int previous = sao_model__set_kernels(own);
+        for (size_t gates = 3; gates <= 4; gates++)
+            for (size_t hi = 0; hi < SAO_ARRAY_LEN(hiddens); hi++) {
+                const size_t hidden = hiddens[hi], rows = gates * hidden;
+                const size_t padded =
+                    (hidden + SAO_MODEL__LANES - 1) / SAO_MODEL__LANES * SAO_MODEL__LANES;
+                float *w = sao_malloc(rows * hidden * sizeof(float));
+                float *wt = sao_malloc(hidden * rows * sizeof(float));
+                float *h = sao_malloc(hidden * sizeof(float));
+                float *base = sao_malloc(gates * padded * sizeof(float));
+                float *pre = sao_malloc(gates * padded * sizeof(float));
+                float *want = sao_malloc(rows * sizeof(float));
+                float *pack = sao_malloc(sao_model__recur_size(gates, hidden) * sizeof(float));
+                fill_uniform(w, rows * hidden, 500 + hi, 1.0f);
+                fill_uniform(h, hidden, 600 + hi, 1.0f);
+                fill_uniform(base, gates * padded, 700 + hi, 1.0f);
+                for (size_t r = 0; r < rows; r++)
+                    for (size_t k = 0; k < hidden; k++) wt[k * rows + r] = w[r * hidden + k];
+                sao_model__recur_pack(pack, w, gates, hidden);
+                const size_t based_choices[] = {0, 2, gates};
+                for (size_t bc = 0; bc < SAO_ARRAY_LEN(based_choices); bc++) {
+                    const size_t based = based_choices[bc];
+                    /* The training forward's products: beta 1 over the base, 0 past it. */
+                    for (size_t g = 0; g < based; g++)
+                        memcpy(want + g * hidden, base + g * padded, hidden * sizeof(float));
+                    if (based)
+                        sao_model__gemm(1, based * hidden, hidden, h, hidden, 1, wt, rows, 1.0f,
+                                        want, rows);
+                    if (based < gates)
+                        sao_model__gemm(1, (gates - based) * hidden, hidden, h, hidden, 1,
+                                        wt + based * hidden, rows, 0.0f, want + based * hidden,
+                                        rows);
+                    for (int backwards = 0; backwards < 2; backwards++) {
+                        memset(pre, 0xFF, gates * padded * sizeof(float)); /* NaN */
+                        sao_model__recur(pre, based ? base : NULL, based, h, pack, gates, hidden,
+                                         backwards);
+                        for (size_t g = 0; g < gates; g++)
+                            for (size_t u = 0; u < hidden; u++) {
+                                const size_t j = g * hidden + u;
+                                double exact = g < based ? (double)base[g * padded + u] : 0.0;
+                                for (size_t k = 0; k < hidden; k++)
+                                    exact += (double)w[j * hidden + k] * (double)h[k];
+                                const float got = pre[g * padded + u];
+                                ASSERT_NEAR(got, exact, 1e-6 * sqrt((double)hidden));
+                                if (sao_model__kernels()) ASSERT_NEAR(got, want[j], 0.0);
+                            }
+                    }
+                }
+                sao_free(w);
+                sao_free(wt);
+                sao_free(h);
+                sao_free(base);
+                sao_free(pre);
+                sao_free(want);
+                sao_free(pack);
+            }
+        sao_model__set_kernels(previous);
+    }
+}
+
+/* The same float, sign of zero included, or NaN for NaN. */
+static void assert_same_float(float got, float want)
+{
+    if (isnan(want)) {
+        ASSERT_TRUE(isnan(got));
+        return;
+    }
+    ASSERT_NEAR(got, want, 0.0);
+    ASSERT_EQ(signbit(got) != 0, signbit(want) != 0);
+}
+
+/* The AVX-512 gate steps against the scalar activations they transcribe, on pre-activations that
+ * reach the exponential's clamps, infinities, NaN and signed zeros, over widths that leave a
+ * vector after the pairs the steps take. */
+static void test_step_kernels(void)
+{
+    static const float special[] = {0.0f,  -0.0f,  1e-30f, -3.5f,  7.25f,    40.0f,     -45.0f,
+                                    88.5f, -90.0f, 1e30f,  -1e30f, INFINITY, -INFINITY, NAN};
+    static const size_t widths[] = {16, 32, 48, 80};
+    int previous = sao_model__set_kernels(1);
+    for (size_t wi = 0; wi < SAO_ARRAY_LEN(widths); wi++) {
+        const size_t padded = widths[wi];
+        float pre[4 * 80], bias[4 * 80], x_n[80], b_hn[80], prev[80], cell[80], h[80];
+        fill_uniform(pre, 4 * padded, 900 + wi, 6.0f);
+        fill_uniform(bias, 4 * padded, 910 + wi, 1.0f);
+        fill_uniform(x_n, padded, 920 + wi, 3.0f);
+        fill_uniform(b_hn, padded, 930 + wi, 1.0f);
+        fill_uniform(prev, padded, 940 + wi, 2.0f);
+        for (size_t i = 0; i < 4 * padded; i += 3)
+            pre[i] = special[(i / 3 + wi) % SAO_ARRAY_LEN(special)];
+        for (size_t i = 0; i < padded; i += 5) x_n[i] = special[(i / 5) % SAO_ARRAY_LEN(special)];
+
+        memcpy(cell, prev, padded * sizeof(float));
+        if (!sao_model__lstm_step(h, cell, pre, bias, padded)) break; /* no AVX-512 here */
+        for (size_t j = 0; j < padded; j++) {
+            const float i = sao_model__sigmoid(pre[j] + bias[j]);
+            const float f = sao_model__sigmoid(pre[padded + j] + bias[padded + j]);
+            const float g = sao_model__tanh(pre[2 * padded + j] + bias[2 * padded + j]);
+            const float o = sao_model__sigmoid(pre[3 * padded + j] + bias[3 * padded + j]);
+            const float c = f * prev[j] + i * g;
+            assert_same_float(cell[j], c);
+            assert_same_float(h[j], o * sao_model__tanh(c));
+        }
+        ASSERT_EQ(sao_model__gru_step(h, prev, pre, x_n, bias, b_hn, padded), 1);
+        for (size_t j = 0; j < padded; j++) {
+            const float r = sao_model__sigmoid(pre[j] + bias[j]);
+            const float z = sao_model__sigmoid(pre[padded + j] + bias[padded + j]);
+            const float hnv = pre[2 * padded + j] + b_hn[j];
+            const float n = sao_model__tanh(x_n[j] + bias[2 * padded + j] + r * hnv);
+            assert_same_float(h[j], (1.0f - z) * n + z * prev[j]);
+        }
+    }
+    sao_model__set_kernels(0);
+    float h[16], cell[16] = {0}, pre[4 * 16] = {0}, bias[4 * 16] = {0};
+    ASSERT_EQ(sao_model__lstm_step(h, cell, pre, bias, 16), 0); /* the caller's loop runs */
+    sao_model__set_kernels(previous);
+}
+
+/* The same floats as the training forward on the own kernel, rounding apart elsewhere. */
+static void assert_same_outputs(const float *got, const float *want, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        ASSERT_NEAR(got[i], want[i], sao_model__kernels() ? 0.0 : 1e-6);
+}
+
+/* sao_model_predict_one against sao_model_forward with a batch of one and training off (dropout
+ * set, so that ignoring it is checked too): both architectures, 1 to 3 layers, hidden sizes on
+ * and off the 16-unit vectors and past the kernel's k block, narrow and wide inputs and heads,
+ * windows of 1 to 60 steps; on both kernels. */
+static void test_predict_one_matches_forward(void)
+{
+    static const struct {
+        int input, hidden, layers, horizon;
+        size_t steps;
+    } shapes[] = {{7, 64, 2, 5, 60}, {7, 1, 1, 1, 5},    {3, 5, 3, 2, 9},   {7, 16, 1, 5, 60},
+                  {7, 17, 2, 5, 33}, {1, 33, 3, 20, 12}, {40, 48, 2, 3, 7}, {7, 97, 2, 5, 60},
+                  {5, 300, 1, 4, 6}, {7, 64, 1, 5, 1},   {2, 20, 3, 17, 2}};
+    for (int own = 0; own < 2; own++) {
+        int previous = sao_model__set_kernels(own);
+        for (int arch = 0; arch < 2; arch++)
+            for (size_t s = 0; s < SAO_ARRAY_LEN(shapes); s++) {
+                const size_t steps = shapes[s].steps, features = (size_t)shapes[s].input;
+                sao_model *m = make_model((sao_model_arch)arch, shapes[s].input, shapes[s].hidden,
+                                          shapes[s].layers, shapes[s].horizon, 0.2f, 100 + s);
+                float *x = sao_malloc(steps * features * sizeof(float));
+                fill_uniform(x, steps * features, 200 + s, 2.0f);
+                float want[20], got[20];
+                ASSERT_OK(sao_model_forward(m, want, x, 1, steps, 0));
+                ASSERT_OK(sao_model_predict_one(m, got, x, steps));
+                assert_same_outputs(got, want, (size_t)shapes[s].horizon);
+                /* A second call runs on the packs and scratch the first built. */
+                ASSERT_OK(sao_model_predict_one(m, got, x, steps));
+                assert_same_outputs(got, want, (size_t)shapes[s].horizon);
+                sao_free(x);
+                sao_model_free(m);
+            }
+        sao_model__set_kernels(previous);
+    }
+}
+
+/* The packed weights follow the model's: writes through a fresh sao_model_weights pointer, or an
+ * old one followed by sao_model_weights_changed, an optimizer step, a clone; windows of other
+ * lengths; and a prediction between a forward and its backward changes no gradient. */
+static void test_predict_one_tracks_weights(void)
+{
+    for (int arch = 0; arch < 2; arch++) {
+        sao_model *m = make_model((sao_model_arch)arch, 3, 20, 2, 4, 0.0f, 9);
+        float x[40 * 3], want[4], got[4];
+        fill_uniform(x, SAO_ARRAY_LEN(x), 10, 1.0f);
+        ASSERT_OK(sao_model_predict_one(m, got, x, 40));
+        ASSERT_OK(sao_model_forward(m, want, x, 1, 40, 0));
+        assert_same_outputs(got, want, 4);
+
+        size_t count;
+        float *w = sao_model_weights(m, &count);
+        for (size_t i = 0; i < count; i++) w[i] *= -0.75f;
+        ASSERT_OK(sao_model_predict_one(m, got, x, 40));
+        ASSERT_OK(sao_model_forward(m, want, x, 1, 40, 0));
+        assert_same_outputs(got, want, 4);
+
+        /* `w` predates the last prediction. */
+        for (size_t i = 0; i < count; i++) w[i] += 0.01f * (float)(i % 7);
+        sao_model_weights_changed(m);
+        ASSERT_OK(sao_model_predict_one(m, got, x, 40));
+        ASSERT_OK(sao_model_forward(m, want, x, 1, 40, 0));
+        assert_same_outputs(got, want, 4);
+
+        static const size_t lengths[] = {10, 40, 3, 1, 25};
+        for (size_t i = 0; i < SAO_ARRAY_LEN(lengths); i++) {
+            const size_t steps = lengths[i];
+            ASSERT_OK(sao_model_predict_one(m, got, x + (40 - steps) * 3, steps));
+            ASSERT_OK(sao_model_forward(m, want, x + (40 - steps) * 3, 1, steps, 0));
+            assert_same_outputs(got, want, 4);
+        }
+
+        /* A prediction between a forward and its backward. */
+        float xb[3 * 12 * 3], d_out[3 * 4], out[3 * 4];
+        fill_uniform(xb, SAO_ARRAY_LEN(xb), 11, 1.0f);
+        fill_uniform(d_out, SAO_ARRAY_LEN(d_out), 12, 1.0f);
+        ASSERT_OK(sao_model_forward(m, out, xb, 3, 12, 1));
+        ASSERT_OK(sao_model_backward(m, d_out));
+        float *g1 = sao_malloc(count * sizeof(float));
+        memcpy(g1, sao_model_grads(m, NULL), count * sizeof(float));
+        sao_model_zero_grad(m);
+        ASSERT_OK(sao_model_forward(m, out, xb, 3, 12, 1));
+        ASSERT_OK(sao_model_predict_one(m, got, x, 40));
+        ASSERT_OK(sao_model_backward(m, d_out));
+        ASSERT_TRUE(memcmp(g1, sao_model_grads(m, NULL), count * sizeof(float)) == 0);
+        sao_free(g1);
+
+        sao_model_adam_config acfg;
+        sao_model_adam_config_init(&acfg);
+        acfg.learning_rate = 0.05f;
+        sao_model_adam *opt = NULL;
+        ASSERT_OK(sao_model_adam_new(&opt, count, &acfg));
+        ASSERT_OK(sao_model_adam_step(opt, m, NULL));
+        sao_model_adam_free(opt);
+        ASSERT_OK(sao_model_predict_one(m, got, x, 40));
+        ASSERT_OK(sao_model_forward(m, want, x, 1, 40, 0));
+        assert_same_outputs(got, want, 4);
+
+        sao_model *c = NULL;
+        ASSERT_OK(sao_model_clone(&c, m));
+        ASSERT_TRUE(memcmp(sao_model_weights(c, NULL), w, count * sizeof(float)) == 0);
+        float cloned[4];
+        ASSERT_OK(sao_model_predict_one(c, cloned, x, 40));
+        ASSERT_TRUE(memcmp(cloned, got, sizeof(cloned)) == 0);
+        sao_model_free(c);
+
+        ASSERT_EQ(sao_model_predict_one(m, got, x, 0), SAO_EINVAL);
+        sao_model_free(m);
+    }
+}
+
 static void test_mse(void)
 {
     const float pred[] = {1.0f, 2.0f, 4.0f}, target[] = {1.0f, 0.0f, 5.0f};
@@ -551,4 +793,6 @@ SAO_TEST_MAIN(TEST(test_param_names_and_shapes), TEST(test_config_errors),
               TEST(test_grad_gru_2layers), TEST(test_grad_dropout), TEST(test_backward_accumulates),
               TEST(test_dropout_masks), TEST(test_determinism), TEST(test_batch_independence),
               TEST(test_activations), TEST(test_gemm_kernels), TEST(test_threads_agree),
-              TEST(test_masks_per_row), TEST(test_mse))
+              TEST(test_masks_per_row), TEST(test_recurrent_product), TEST(test_step_kernels),
+              TEST(test_predict_one_matches_forward), TEST(test_predict_one_tracks_weights),
+              TEST(test_mse))
