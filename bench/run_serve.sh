@@ -270,7 +270,7 @@ lines = ["serving: sao serve (%s request threads) vs FastAPI 0.92 + uvicorn 0.17
          "%s before the bench (load: the 1-minute average before each run)"
          % (connections, duration, cores, start_load),
          "history: the peer serves rows loaded into memory at start-up (CSV from `sao export`), "
-         "sao reads the Parquet files per request", ""]
+         "sao decodes the Parquet files once per file version (a column cache checked with stat per request)", ""]
 header = "%-18s %-5s %10s %9s %9s %8s %7s %6s" % ("route", "side", "req/s", "p50 ms", "p99 ms",
                                                    "non-2xx", "errors", "load")
 lines += [header, "-" * len(header)]
