@@ -42,21 +42,6 @@ static void kill_all_servers(void)
     }
 }
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ASSERT_TRUE(fd >= 0);
-    struct sockaddr_in addr;
-    memset(&addr, 0, sizeof(addr));
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
-    socklen_t len = sizeof(addr);
-    ASSERT_EQ(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
-    close(fd);
-    return ntohs(addr.sin_port);
-}
-
 static redisContext *raw_connect(const test_server *s)
 {
     struct timeval tv = {1, 0};
@@ -465,7 +450,7 @@ static void test_missing_entity(void)
 static void test_passwords(void)
 {
     static test_server secured = {.password = "s3cret-Pa55"};
-    secured.port = free_port();
+    secured.port = sao_test_free_port();
     server_start(&secured);
 
     sao_online_config cfg;
@@ -511,7 +496,7 @@ static void test_passwords(void)
 static void test_unreachable(void)
 {
     sao_online_config cfg;
-    test_server nobody = {.port = free_port()};
+    test_server nobody = {.port = sao_test_free_port()};
     config_for(&cfg, &nobody);
     cfg.retries = 3;
     sao_online *online = NULL;
@@ -686,7 +671,7 @@ static void setup(void)
     started = 1;
     atexit(kill_all_servers);
     sao_log_set_level(SAO_LOG_ERROR);
-    plain_server.port = free_port();
+    plain_server.port = sao_test_free_port();
     server_start(&plain_server);
 }
 

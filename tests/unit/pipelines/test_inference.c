@@ -37,21 +37,6 @@ static void redis_kill(void)
     }
 }
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ASSERT_TRUE(fd >= 0);
-    struct sockaddr_in addr;
-    memset(&addr, 0, sizeof(addr));
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
-    socklen_t len = sizeof(addr);
-    ASSERT_EQ(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
-    close(fd);
-    return ntohs(addr.sin_port);
-}
-
 static redisContext *raw_connect(void)
 {
     struct timeval tv = {1, 0};
@@ -239,7 +224,7 @@ static void setup(void)
     copy_file(SAO_SOURCE_DIR "/feature_store", repo_dir, "feature_store.yaml");
     copy_file(SAO_SOURCE_DIR "/feature_store", repo_dir, "features.yaml");
 
-    redis_port = free_port();
+    redis_port = sao_test_free_port();
     redis_start();
     char conn[64];
     snprintf(conn, sizeof(conn), "127.0.0.1:%d", redis_port);
