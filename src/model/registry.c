@@ -108,6 +108,24 @@ static void format_created(char *buf, size_t size, int64_t us)
              (int)(sec % 60));
 }
 
+/* Reads format_created's text back; -1 when it is not that. */
+static int parse_created(const char *s, int64_t *us)
+{
+    int64_t day;
+    if (strlen(s) != 20 || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z' ||
+        sao_date_parse(s, 10, &day) != 0)
+        return -1;
+    int part[3];
+    for (int i = 0; i < 3; i++) {
+        const char *p = s + 11 + 3 * i;
+        if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9') return -1;
+        part[i] = (p[0] - '0') * 10 + (p[1] - '0');
+    }
+    if (part[0] > 23 || part[1] > 59 || part[2] > 59) return -1;
+    *us = day * SAO_US_PER_DAY + ((int64_t)part[0] * 3600 + part[1] * 60 + part[2]) * 1000000;
+    return 0;
+}
+
 static json_t *card_json(const sao_model_card *c)
 {
     const int horizon = c->model.horizon;
@@ -404,6 +422,17 @@ static int read_card(sao_model_card *c, const json_t *root)
     if ((rc = get_str(c->ticker, sizeof(c->ticker), root, "ticker", "ticker")) ||
         (rc = get_int(&c->version, root, "version", "version")))
         return rc;
+    /* Informational: a card without it reads as created at an unknown time (0). */
+    c->created_us = 0;
+    if (json_object_get(root, "created")) {
+        char created[32];
+        if ((rc = get_str(created, sizeof(created), root, "created", "created"))) return rc;
+        if (parse_created(created, &c->created_us) != 0)
+            return sao_error_set(SAO_ECORRUPT,
+                                 "model.json: created '%s' is not a UTC time like "
+                                 "2024-09-12T21:05:00Z",
+                                 created);
+    }
 
     const json_t *arch = json_object_get(root, "architecture");
     if (!json_is_object(arch)) return missing("architecture", "an object");

@@ -176,12 +176,16 @@ static void test_card_round_trip_and_load(void)
     card.parent_version = 3;
     sao_strlcpy(card.transfer, "freeze", sizeof(card.transfer));
     int v, serving;
+    const int64_t before_us = sao_now_us();
     ASSERT_OK(sao_registry_save(&v, &serving, m, &card, SAO_PROMOTE_ALWAYS));
 
     sao_model *back = NULL;
     sao_model_card got;
     ASSERT_OK(sao_registry_load(&back, &got, "MSFT", 0));
     ASSERT_EQ(got.version, 1);
+    /* The creation time comes back, to the second it was written with. */
+    ASSERT_TRUE(got.created_us % 1000000 == 0);
+    ASSERT_TRUE(got.created_us > before_us - 1000000 && got.created_us <= sao_now_us());
     ASSERT_STREQ(got.ticker, "MSFT");
     ASSERT_EQ(got.model.arch, SAO_MODEL_GRU);
     ASSERT_EQ(got.model.input_size, 4);
@@ -293,6 +297,18 @@ static void test_damaged_files(void)
     sao_free(text);
     ASSERT_EQ(sao_registry_read_card(&card, "IBM", 3), SAO_ECORRUPT);
     ASSERT_CONTAINS(sao_error_last(), "unknown architecture 'rnn'");
+
+    /* A creation time that is not one. */
+    ASSERT_OK(sao_file_read(&text, &len, path, 1 << 24));
+    memcpy(strstr(text, "\"arch\": \"rnn\""), "\"arch\": \"gru\"", 13);
+    field = strstr(text, "\"created\": \"");
+    ASSERT_TRUE(field != NULL);
+    field[strlen("\"created\": \"") + 11] = '2'; /* hour 2x */
+    field[strlen("\"created\": \"") + 12] = '7';
+    write_file("IBM", 3, "model.json", text, len);
+    sao_free(text);
+    ASSERT_EQ(sao_registry_read_card(&card, "IBM", 3), SAO_ECORRUPT);
+    ASSERT_CONTAINS(sao_error_last(), "created");
 
     /* Missing files. */
     save(&v, &serving, "IBM", 4, 0.5, SAO_PROMOTE_ALWAYS);
