@@ -4,7 +4,8 @@
 #
 #   bench/run_serve.sh [BUILD_DIR] [--duration S] [--connections N] [--out FILE]
 #
-# In a throwaway SAO_HOME with a private redis-server on a free loopback port: ingests ^GSPC and
+# In a throwaway SAO_HOME with a private redis-server (a free loopback port for the set-up, its
+# Unix socket for both servers, as under `sao up`): ingests ^GSPC and
 # AAPL from the shared CSV files, applies the feature repository, materializes as of the last
 # bar, trains an AAPL model (LSTM 2x64, 2 epochs: accuracy is not measured), exports the rows for
 # the peer, and starts both servers. Checks once that both forecast the same closes (1e-4
@@ -107,8 +108,10 @@ wait_http() {
 # ---- the data, the model and the servers ----
 
 redis_port=$(free_port)
+# Both servers reach it through its Unix socket, as `sao up` does (setup commands use TCP).
+redis_socket="$work/redis.sock"
 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" \
-    --logfile "$work/redis.log" &
+    --logfile "$work/redis.log" --unixsocket "$redis_socket" --unixsocketperm 700 &
 redis_pid=$!
 for _ in $(seq 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.05; done
 
@@ -134,13 +137,13 @@ done
 history_query="from=$(date -u -d "$as_of - 1 year + 1 day" +%F)&to=$as_of"
 
 sao_port=$(free_port)
-SAO_API_ACCESS_LOG=0 "$sao" serve --host 127.0.0.1 --port "$sao_port" >"$work/sao.log" 2>&1 &
+SAO_REDIS_CONNECTION="unix:$redis_socket" SAO_API_ACCESS_LOG=0 "$sao" serve --host 127.0.0.1 --port "$sao_port" >"$work/sao.log" 2>&1 &
 sao_pid=$!
 peer_port=$(free_port)
 mkdir "$work/ready"
 # One worker per core, one torch (and BLAS) thread per worker; no access log, as for sao.
 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 SAO_PEER_EXPORT_DIR="$work/export" \
-    SAO_PEER_READY_DIR="$work/ready" \
+    SAO_PEER_READY_DIR="$work/ready" SAO_REDIS_CONNECTION="unix:$redis_socket" \
     "$python" -m uvicorn serve_peer:app --app-dir "$root/bench" --workers "$cores" \
     --host 127.0.0.1 --port "$peer_port" --no-access-log --log-level warning \
     >"$work/peer.log" 2>&1 &

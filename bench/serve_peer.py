@@ -18,7 +18,7 @@ Both answer the JSON of `sao serve`. Settings come from the environment, so that
 `uvicorn --workers N` hands them to every worker:
 
   SAO_HOME              registry.json (project, feature views) and models/<TICKER>/
-  SAO_REDIS_CONNECTION  host:port of the online store
+  SAO_REDIS_CONNECTION  host:port of the online store, or unix:/path of its socket
   SAO_PEER_EXPORT_DIR   folder of <TICKER>.csv files written by `sao export TICKER --format csv`
   SAO_PREDICT_CACHE     0 turns the prediction cache off, as for `sao serve`
   SAO_PEER_READY_DIR    when set, each worker creates a file named by its pid there once ready
@@ -328,8 +328,12 @@ class Service:
         self.window_fields.append(b"_ts:" + WINDOW_VIEW.encode())
         self.history_fields = [f["name"] for v in ("ohlcv_daily", "technical_daily")
                                for f in views[v]["fields"] if f["dtype"] == "Float64"]
-        host, _, port = os.environ.get("SAO_REDIS_CONNECTION", "127.0.0.1:6379").partition(":")
-        self.redis = redis.Redis(host=host, port=int(port or 6379), max_connections=64)
+        conn = os.environ.get("SAO_REDIS_CONNECTION", "127.0.0.1:6379")
+        if conn.startswith("unix:"):  # the transport sao uses in the same run
+            self.redis = redis.Redis(unix_socket_path=conn[5:], max_connections=64)
+        else:
+            host, _, port = conn.partition(":")
+            self.redis = redis.Redis(host=host, port=int(port or 6379), max_connections=64)
         self.cache = os.environ.get("SAO_PREDICT_CACHE", "1") not in ("0", "false", "no")
         self.cache_prefix = "peer:prediction:%s:" % self.project
         self.models = ModelSlots(self.home)

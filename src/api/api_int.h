@@ -32,13 +32,17 @@ typedef struct sao_api_request {
 } sao_api_request;
 
 /* What a handler fills. status 0 means the handler set nothing (500). body is owned by the
- * response unless body_static. content_type NULL means application/json. */
+ * response unless body_static or body_release; with body_release the body is shared, and
+ * body_release(body_release_cls) is called once when the response is done with it (sent, or
+ * disposed of). content_type NULL means application/json. */
 typedef struct sao_api_response {
     int status;
     const char *content_type;
     char *body;
     size_t body_len;
     int body_static;
+    void (*body_release)(void *cls);
+    void *body_release_cls;
     const char *header_names[SAO_API_HEADERS_MAX]; /* static strings */
     char *header_values[SAO_API_HEADERS_MAX];      /* owned (sao_strdup) */
     size_t header_count;
@@ -183,6 +187,8 @@ json_t *sao_api__number(double value);
 json_t *sao_api__date(int64_t day);
 /* Appends a double as the shortest text that reads back exactly (null when not finite). */
 int sao_api__append_number(sao_buf *out, double value);
+/* Appends `s` (UTF-8) as a JSON string: quoted, '"', '\\' and control characters escaped. */
+int sao_api__append_string(sao_buf *out, const char *s);
 
 /* The handlers, by file. */
 void sao_api__handle_tickers(const sao_api_request *req, sao_api_response *res, void *ctx);

@@ -99,28 +99,99 @@ static int query_bool(const char *value)
     return -1;
 }
 
-static json_t *forecast_json(const sao_forecast *fc, const char *request_id)
+/* Appends a JSON string: `s` (UTF-8) quoted, with '"', '\\' and control characters escaped. */
+int sao_api__append_string(sao_buf *out, const char *s)
 {
-    char name[SAO_TICKER_MAX + 16];
-    snprintf(name, sizeof(name), "%s/v%d", fc->ticker, fc->model_version);
-    json_t *predictions = json_array();
-    json_t *persistence = json_array();
-    json_t *drift = json_array();
-    for (int k = 0; k < fc->horizon; k++) {
-        json_array_append_new(predictions,
-                              json_pack("{s:o,s:o,s:o}", "date", sao_api__date(fc->day[k]), "close",
-                                        sao_api__number(fc->close[k]), "last_close",
-                                        sao_api__number(fc->last_close)));
-        json_array_append_new(persistence, sao_api__number(fc->last_close));
-        json_array_append_new(drift, sao_api__number(fc->drift[k]));
+    static const char hex[] = "0123456789abcdef";
+    int rc = sao_buf_append(out, "\"", 1);
+    const char *run = s;
+    for (const char *p = s; !rc && *p; p++) {
+        const unsigned char c = (unsigned char)*p;
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        rc = sao_buf_append(out, run, (size_t)(p - run));
+        char esc[6] = {'\\', (char)c, 0, 0, 0, 0};
+        size_t n = 2;
+        if (c < 0x20) {
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            n = 6;
+        }
+        if (!rc) rc = sao_buf_append(out, esc, n);
+        run = p + 1;
     }
-    return json_pack(
-        "{s:s,s:s,s:o,s:i,s:o,s:{s:s,s:i,s:s,s:o},s:{s:o,s:o},s:b,s:s}", "ticker", fc->ticker,
-        "asset_class", sao_asset_class_name(fc->asset_class), "as_of", sao_api__date(fc->as_of_day),
-        "horizon", fc->horizon, "predictions", predictions, "model", "name", name, "version",
-        fc->model_version, "arch", fc->arch, "parent",
-        fc->parent_ticker[0] ? json_string(fc->parent_ticker) : json_null(), "baselines",
-        "persistence", persistence, "drift", drift, "cached", fc->cached, "request_id", request_id);
+    if (!rc) rc = sao_buf_append(out, run, strlen(run));
+    if (!rc) rc = sao_buf_append(out, "\"", 1);
+    return rc;
+}
+
+/* Appends a quoted ISO date. */
+static int append_date(sao_buf *out, int64_t day)
+{
+    char buf[16];
+    sao_date_format(day, buf, sizeof(buf));
+    int rc = sao_buf_append(out, "\"", 1);
+    if (!rc) rc = sao_buf_append(out, buf, strlen(buf));
+    if (!rc) rc = sao_buf_append(out, "\"", 1);
+    return rc;
+}
+
+/* A string literal (never an expression: sizeof must see the array). */
+#define APPEND_LIT(out, lit) sao_buf_append((out), "" lit, sizeof(lit) - 1)
+
+/* The forecast answer, written straight into a buffer: this is the hottest route, and building
+ * a jansson tree costs more than the rest of the answer. Numbers are shortest round-trip text;
+ * the OpenAPI schema of Forecast describes the object. */
+static int forecast_json(sao_buf *out, const sao_forecast *fc, const char *request_id)
+{
+    char version[16];
+    snprintf(version, sizeof(version), "%d", fc->model_version);
+    int rc = APPEND_LIT(out, "{\"ticker\":");
+    if (!rc) rc = sao_api__append_string(out, fc->ticker);
+    if (!rc) rc = APPEND_LIT(out, ",\"asset_class\":");
+    if (!rc) rc = sao_api__append_string(out, sao_asset_class_name(fc->asset_class));
+    if (!rc) rc = APPEND_LIT(out, ",\"as_of\":");
+    if (!rc) rc = append_date(out, fc->as_of_day);
+    if (!rc) rc = sao_buf_appendf(out, ",\"horizon\":%d,\"predictions\":[", fc->horizon);
+    for (int k = 0; !rc && k < fc->horizon; k++) {
+        if (k) rc = APPEND_LIT(out, ",");
+        if (!rc) rc = APPEND_LIT(out, "{\"date\":");
+        if (!rc) rc = append_date(out, fc->day[k]);
+        if (!rc) rc = APPEND_LIT(out, ",\"close\":");
+        if (!rc) rc = sao_api__append_number(out, fc->close[k]);
+        if (!rc) rc = APPEND_LIT(out, ",\"last_close\":");
+        if (!rc) rc = sao_api__append_number(out, fc->last_close);
+        if (!rc) rc = APPEND_LIT(out, "}");
+    }
+    if (!rc) rc = APPEND_LIT(out, "],\"model\":{\"name\":\"");
+    /* "<ticker>/v<version>": a normalized ticker needs no escape. */
+    if (!rc) rc = sao_buf_append(out, fc->ticker, strlen(fc->ticker));
+    if (!rc) rc = APPEND_LIT(out, "/v");
+    if (!rc) rc = sao_buf_append(out, version, strlen(version));
+    if (!rc) rc = APPEND_LIT(out, "\",\"version\":");
+    if (!rc) rc = sao_buf_append(out, version, strlen(version));
+    if (!rc) rc = APPEND_LIT(out, ",\"arch\":");
+    if (!rc) rc = sao_api__append_string(out, fc->arch);
+    if (!rc) rc = APPEND_LIT(out, ",\"parent\":");
+    if (!rc)
+        rc = fc->parent_ticker[0] ? sao_api__append_string(out, fc->parent_ticker)
+                                  : APPEND_LIT(out, "null");
+    if (!rc) rc = APPEND_LIT(out, "},\"baselines\":{\"persistence\":[");
+    for (int k = 0; !rc && k < fc->horizon; k++) {
+        if (k) rc = APPEND_LIT(out, ",");
+        if (!rc) rc = sao_api__append_number(out, fc->last_close);
+    }
+    if (!rc) rc = APPEND_LIT(out, "],\"drift\":[");
+    for (int k = 0; !rc && k < fc->horizon; k++) {
+        if (k) rc = APPEND_LIT(out, ",");
+        if (!rc) rc = sao_api__append_number(out, fc->drift[k]);
+    }
+    if (!rc) rc = APPEND_LIT(out, "]},\"cached\":");
+    if (!rc) rc = fc->cached ? APPEND_LIT(out, "true") : APPEND_LIT(out, "false");
+    if (!rc) rc = APPEND_LIT(out, ",\"request_id\":");
+    if (!rc) rc = sao_api__append_string(out, request_id);
+    if (!rc) rc = APPEND_LIT(out, "}");
+    return rc;
 }
 
 /* Whether the ticker has a serving model: tells "train one" from "materialize" after ENOENT. */
@@ -171,7 +242,16 @@ static void handle_predict(const sao_api_request *req, sao_api_response *res, vo
     const char *ticker_labels[1] = {fc.ticker};
     sao_metric_inc(api->prediction_cache_total, cache_labels, 1.0);
     sao_metric_inc(api->predictions_total, ticker_labels, 1.0);
-    sao_api__json(res, 200, forecast_json(&fc, req->request_id));
+    sao_buf out;
+    sao_buf_init(&out, 0);
+    if (forecast_json(&out, &fc, req->request_id) != 0) {
+        sao_buf_dispose(&out);
+        sao_api__error(res, req, 500, "internal", "the forecast could not be encoded");
+        return;
+    }
+    res->status = 200;
+    res->content_type = NULL;
+    res->body = sao_buf_detach(&out, &res->body_len);
 }
 
 /* ---------------------------------------------------------------------------------------------

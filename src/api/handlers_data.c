@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -200,8 +202,28 @@ typedef struct file_version {
 /* One ticker's history, immutable once made: the bars' days, and each history field's values
  * aligned with them. A null is stored as NaN, which the route writes as null like any value
  * that is not finite; an indicator missing on a day of bars is null there. */
+/* A finished answer, shared by the requests that send it (the cache holds one reference). */
+typedef struct history_body {
+    atomic_size_t refs;
+    size_t len;
+    char data[];
+} history_body;
+
+/* Answers kept per ticker, each at most HISTORY_BODY_MAX bytes: a dashboard asks the same few
+ * ranges again and again, and copying a kept answer costs far less than writing it (a year of
+ * every field is about 270 kB). They go with the entry, so new files drop them too. */
+#define HISTORY_BODIES 4
+#define HISTORY_BODY_MAX ((size_t)4 * 1024 * 1024)
+
+typedef struct body_slot {
+    char *key;          /* the parameters that made it (body_key); NULL: empty slot */
+    history_body *body;
+    uint64_t used;      /* the entry's clock when last served: the oldest is replaced */
+} body_slot;
+
 typedef struct history_entry {
     struct history_entry *prev, *next; /* in the cache, most recently used first */
+    int listed;                        /* in the cache's list (bodies are kept only then) */
     size_t refs;                       /* the cache's while listed, and each request's */
     char ticker[SAO_TICKER_MAX + 1];
     file_version bars_version, technical_version;
@@ -217,6 +239,9 @@ typedef struct history_entry {
     uint32_t **offset;
     int technical_rc;   /* the technical view could not be read: its fields fail with this */
     char *technical_error;
+    /* Kept answers, under the cache's lock; their bytes count in `bytes`. */
+    body_slot bodies[HISTORY_BODIES];
+    uint64_t clock;
 } history_entry;
 
 struct sao_api_history_cache {
@@ -232,9 +257,19 @@ sao_api_history_cache *sao_api__history_cache_new(void)
     return cache;
 }
 
+static void body_release(void *cls)
+{
+    history_body *body = cls;
+    if (atomic_fetch_sub(&body->refs, 1) == 1) sao_free(body);
+}
+
 static void entry_free(history_entry *entry)
 {
     if (!entry) return;
+    for (size_t i = 0; i < HISTORY_BODIES; i++) {
+        sao_free(entry->bodies[i].key);
+        if (entry->bodies[i].body) body_release(entry->bodies[i].body);
+    }
     for (size_t i = 0; entry->value && i < entry->field_count; i++) sao_free(entry->value[i]);
     for (size_t i = 0; entry->text && i < entry->field_count; i++) {
         sao_free(entry->text[i]);
@@ -262,6 +297,7 @@ void sao_api__history_cache_free(sao_api_history_cache *cache)
 
 static void list_remove(sao_api_history_cache *cache, history_entry *entry)
 {
+    entry->listed = 0;
     if (entry->prev)
         entry->prev->next = entry->next;
     else
@@ -275,6 +311,7 @@ static void list_remove(sao_api_history_cache *cache, history_entry *entry)
 
 static void list_push_first(sao_api_history_cache *cache, history_entry *entry)
 {
+    entry->listed = 1;
     entry->prev = NULL;
     entry->next = cache->first;
     if (cache->first)
@@ -517,6 +554,115 @@ static int history_acquire(history_entry **out, sao_api_history_cache *cache, co
     return 0;
 }
 
+/* ---- kept answers ---- */
+
+/* The parameters that decide an answer, as text: the ticker and its files are the entry's. */
+static char *body_key(sao_arena *arena, int64_t from, int64_t to, long limit,
+                      const size_t *selected, size_t count)
+{
+    char *key = sao_arena_alloc(arena, 64 + count * 4);
+    int n = snprintf(key, 64, "%lld %lld %ld :", (long long)from, (long long)to, limit);
+    char *p = key + n;
+    for (size_t i = 0; i < count; i++) {
+        size_t v = selected[i]; /* < HISTORY_MAX_FIELDS: 3 digits */
+        *p++ = ' ';
+        if (v >= 100) *p++ = (char)('0' + v / 100);
+        if (v >= 10) *p++ = (char)('0' + v / 10 % 10);
+        *p++ = (char)('0' + v % 10);
+    }
+    *p = '\0';
+    return key;
+}
+
+/* A kept answer for `key`, with a reference for the caller; NULL when there is none. */
+static history_body *body_find(sao_api_history_cache *cache, history_entry *entry,
+                               const char *key)
+{
+    history_body *found = NULL;
+    pthread_mutex_lock(&cache->lock);
+    for (size_t i = 0; i < HISTORY_BODIES; i++) {
+        body_slot *slot = &entry->bodies[i];
+        if (slot->key && strcmp(slot->key, key) == 0) {
+            slot->used = ++entry->clock;
+            found = slot->body;
+            atomic_fetch_add(&found->refs, 1);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&cache->lock);
+    return found;
+}
+
+/* Keeps a copy of an answer in the entry while it is in the cache, in place of the least
+ * recently served one; the cache then drops its oldest tickers if it went over its bytes.
+ * Returns the copy with a reference for the caller, or NULL when nothing was kept. */
+static history_body *body_keep(sao_api_history_cache *cache, history_entry *entry,
+                               const char *key, const char *data, size_t len)
+{
+    if (len > HISTORY_BODY_MAX) return NULL;
+    history_body *body = sao_malloc(sizeof(*body) + len + 1);
+    atomic_init(&body->refs, 2); /* the slot's and the caller's */
+    body->len = len;
+    memcpy(body->data, data, len);
+    body->data[len] = '\0';
+    char *key_copy = sao_strdup(key);
+    const size_t bytes = sizeof(*body) + len + strlen(key) + 1;
+
+    history_entry *dropped[HISTORY_CACHE_TICKERS + 1];
+    size_t dropped_count = 0;
+    char *old_key = NULL;
+    history_body *old_body = NULL;
+    pthread_mutex_lock(&cache->lock);
+    int kept = entry->listed;
+    if (kept) {
+        body_slot *slot = &entry->bodies[0];
+        for (size_t i = 0; i < HISTORY_BODIES; i++) {
+            body_slot *s = &entry->bodies[i];
+            if (s->key && strcmp(s->key, key) == 0) { /* made twice at once: keep the newer */
+                slot = s;
+                break;
+            }
+            if (!s->key || (slot->key && s->used < slot->used)) slot = s;
+        }
+        if (slot->key) {
+            const size_t old_bytes = sizeof(*slot->body) + slot->body->len + strlen(slot->key) + 1;
+            entry->bytes -= old_bytes;
+            cache->bytes -= old_bytes;
+        }
+        old_key = slot->key;
+        old_body = slot->body;
+        slot->key = key_copy;
+        slot->body = body;
+        slot->used = ++entry->clock;
+        entry->bytes += bytes;
+        cache->bytes += bytes;
+        while (cache->bytes > HISTORY_CACHE_BYTES && cache->last) {
+            history_entry *last = entry_drop(cache, cache->last);
+            if (last) dropped[dropped_count++] = last;
+        }
+    }
+    pthread_mutex_unlock(&cache->lock);
+    sao_free(old_key);
+    if (old_body) body_release(old_body);
+    for (size_t i = 0; i < dropped_count; i++) entry_free(dropped[i]);
+    if (!kept) {
+        sao_free(key_copy);
+        sao_free(body);
+        return NULL;
+    }
+    return body;
+}
+
+static void respond_body(sao_api_response *res, history_body *body)
+{
+    res->status = 200;
+    res->content_type = NULL;
+    res->body = body->data;
+    res->body_len = body->len;
+    res->body_release = body_release;
+    res->body_release_cls = body;
+}
+
 /* ---- the route ---- */
 
 static int parse_day(int64_t *out, const char *value)
@@ -667,6 +813,13 @@ void sao_api__handle_history(const sao_api_request *req, sao_api_response *res, 
     }
     if (rc) goto fail;
 
+    const char *key = body_key(req->arena, from, to, limit, selected, selected_count);
+    history_body *kept = body_find(api->history_cache, entry, key);
+    if (kept) {
+        respond_body(res, kept);
+        goto done;
+    }
+
     char day_text[DATE_TEXT_MAX];
     rc = sao_buf_appendf(&out, "{\"ticker\":\"%s\",\"from\":", ticker);
     if (!rc && from != INT64_MIN) sao_date_format(from, day_text, sizeof(day_text));
@@ -752,6 +905,10 @@ void sao_api__handle_history(const sao_api_request *req, sao_api_response *res, 
     }
     if (!rc) rc = sao_buf_append(&out, "]}", 2);
     if (rc) goto fail;
+    if ((kept = body_keep(api->history_cache, entry, key, out.data, out.len))) {
+        respond_body(res, kept);
+        goto done;
+    }
     res->status = 200;
     res->content_type = NULL;
     res->body = sao_buf_detach(&out, &res->body_len);

@@ -571,10 +571,15 @@ static char *allow_list(sao_api_server *server, const path_parts *parts, sao_are
 
 static void response_drop_body(sao_api_response *res)
 {
-    if (res->body && !res->body_static) sao_free(res->body);
+    if (res->body_release)
+        res->body_release(res->body_release_cls);
+    else if (res->body && !res->body_static)
+        sao_free(res->body);
     res->body = NULL;
     res->body_len = 0;
     res->body_static = 0;
+    res->body_release = NULL;
+    res->body_release_cls = NULL;
 }
 
 static int dump_to_buf(const char *buffer, size_t size, void *data)
@@ -826,6 +831,13 @@ static enum MHD_Result send_response(request_ctx *rc, struct MHD_Connection *con
         resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     } else if (res->body_static) {
         resp = MHD_create_response_from_buffer(len, res->body, MHD_RESPMEM_PERSISTENT);
+    } else if (res->body_release) {
+        resp = MHD_create_response_from_buffer_with_free_callback_cls(
+            len, res->body, res->body_release, res->body_release_cls);
+        if (resp) { /* MHD releases it after sending */
+            res->body = NULL;
+            res->body_release = NULL;
+        }
     } else {
         resp = MHD_create_response_from_buffer_with_free_callback(len, res->body, sao_free);
         if (resp) res->body = NULL; /* MHD frees it after sending */

@@ -8,6 +8,7 @@
 
 #include "api/api.h"
 #include "cli.h"
+#include "store/store.h"
 
 /* How long requests in flight may take to finish after the signal; under the 30 s a container
  * runtime waits before SIGKILL. */
@@ -94,6 +95,7 @@ int sao_cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     /* A client that hangs up mid-answer must not kill the server. */
     signal(SIGPIPE, SIG_IGN);
+    sao_online_sigpipe_ignored(); /* so the online store skips its guard around each command */
 
     sao_api *api = NULL;
     int rc = sao_api_start(&api, &opts);

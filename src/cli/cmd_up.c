@@ -31,7 +31,8 @@ void sao_cmd_up_help(FILE *out)
             "usage: sao up [--offline] [--no-train] [--port P]\n\n"
             "Runs the whole local stack and serves it until Ctrl-C:\n"
             "  1. starts a private redis-server on 127.0.0.1 (data in $SAO_HOME/redis; port 6379,\n"
-            "     or a free one when 6379 is taken), unless SAO_REDIS_CONNECTION names a Redis;\n"
+            "     or a free one when 6379 is taken; the stack itself talks to it through the Unix\n"
+            "     socket $SAO_HOME/redis/redis.sock), unless SAO_REDIS_CONNECTION names a Redis;\n"
             "  2. ingests the demo universe (^GSPC, AAPL, BTC-USD) from Yahoo Finance, or real\n"
             "     CSV files when offline: $SAO_HOME/demo (scripts/fetch_demo_data.sh) and\n"
             "     SAO_DATA_DIR;\n"
@@ -158,13 +159,18 @@ static int wait_for_redis(int port)
 
 /* Starts redis-server in its own process group (so the terminal's Ctrl-C reaches only us, and
  * we stop it after the API has drained). */
-static int start_redis(int *port_out)
+static int start_redis(int *port_out, char *socket_out, size_t socket_size)
 {
-    char dir[4096], log_path[4200];
+    char dir[4096], log_path[4200], socket_path[4200];
     int rc = sao_home_path(dir, sizeof(dir), "redis");
     if (rc) return rc;
     if ((rc = sao_mkdir_p(dir))) return rc;
     snprintf(log_path, sizeof(log_path), "%s/redis.log", dir);
+    /* Our own requests go through a Unix socket beside the data (the API's feature reads cost
+     * less kernel work than over loopback TCP); the TCP port serves other shells. A path too
+     * long for a socket address leaves TCP alone. */
+    int len = snprintf(socket_path, sizeof(socket_path), "%s/redis.sock", dir);
+    const int use_socket = len > 0 && (size_t)len <= SAO_UNIX_SOCKET_PATH_MAX && (size_t)len < socket_size;
     int port = port_is_free(6379) ? 6379 : free_port();
     if (port < 0) return sao_error_set(SAO_EIO, "no free loopback port for redis-server");
     char port_arg[16];
@@ -175,6 +181,7 @@ static int start_redis(int *port_out)
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL); /* an ignored signal stays ignored across exec */
         setpgid(0, 0);
         int null_fd = open("/dev/null", O_RDWR);
         if (null_fd >= 0) {
@@ -183,13 +190,18 @@ static int start_redis(int *port_out)
         }
         char *args[] = {"redis-server", "--port", port_arg, "--bind", "127.0.0.1",
                         "--dir", dir, "--logfile", log_path, "--save", "300 1",
-                        "--appendonly", "no", "--protected-mode", "yes", NULL};
+                        "--appendonly", "no", "--protected-mode", "yes",
+                        /* last: left out when the path does not fit */
+                        "--unixsocket", socket_path, "--unixsocketperm", "700", NULL};
+        if (!use_socket) args[15] = NULL;
         execvp("redis-server", args);
         _exit(127);
     }
     redis_pid = pid;
     if ((rc = wait_for_redis(port))) return rc;
     *port_out = port;
+    socket_out[0] = '\0';
+    if (use_socket) sao_strlcpy(socket_out, socket_path, socket_size);
     printf("  redis-server  127.0.0.1:%d (pid %d, data in %s)\n", port, (int)pid, dir);
     return 0;
 }
@@ -314,6 +326,10 @@ int sao_cmd_up(int argc, char **argv)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
+    /* A client that hangs up mid-answer must not kill the stack; the online store then needs no
+     * guard of its own around each command. */
+    signal(SIGPIPE, SIG_IGN);
+    sao_online_sigpipe_ignored();
     pthread_t sig_thread;
     if (pthread_create(&sig_thread, NULL, signal_thread, &set) != 0) {
         fprintf(stderr, "sao up: cannot start the signal thread\n");
@@ -328,18 +344,23 @@ int sao_cmd_up(int argc, char **argv)
                sao_config_get("SAO_REDIS_CONNECTION"));
     } else {
         int port = 0;
-        if ((rc = start_redis(&port))) {
+        char socket_path[SAO_UNIX_SOCKET_PATH_MAX + 1];
+        if ((rc = start_redis(&port, socket_path, sizeof(socket_path)))) {
             fprintf(stderr, "sao up: redis: %s\n", sao_error_last());
             stop_redis();
             return SAO_EXIT_FAIL;
         }
-        char conn[64];
-        snprintf(conn, sizeof(conn), "127.0.0.1:%d", port);
+        char tcp[64], conn[SAO_UNIX_SOCKET_PATH_MAX + 8];
+        snprintf(tcp, sizeof(tcp), "127.0.0.1:%d", port);
+        if (socket_path[0])
+            snprintf(conn, sizeof(conn), "unix:%s", socket_path);
+        else
+            sao_strlcpy(conn, tcp, sizeof(conn));
         setenv("SAO_REDIS_CONNECTION", conn, 1);
         if (port != 6379)
             printf("  note          6379 is taken: other shells need "
                    "SAO_REDIS_CONNECTION=%s\n",
-                   conn);
+                   tcp);
     }
 
     size_t ingested = sao_cli_demo_ingest(offline);

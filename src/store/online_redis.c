@@ -10,6 +10,7 @@
 #include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -42,10 +43,24 @@ struct sao_online {
 typedef struct sigpipe_guard {
     sigset_t old_mask;
     int was_pending;
+    int off; /* the process ignores SIGPIPE: nothing to guard */
 } sigpipe_guard;
+
+/* Set by sao_online_sigpipe_ignored: the guard costs four system calls a command. */
+static atomic_int sigpipe_ignored;
+
+int sao_online_sigpipe_ignored(void)
+{
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) != 0 || sa.sa_handler != SIG_IGN) return 0;
+    atomic_store(&sigpipe_ignored, 1);
+    return 1;
+}
 
 static void sigpipe_block(sigpipe_guard *g)
 {
+    g->off = atomic_load_explicit(&sigpipe_ignored, memory_order_relaxed);
+    if (g->off) return;
     sigset_t pipe_set, pending;
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
@@ -57,6 +72,7 @@ static void sigpipe_block(sigpipe_guard *g)
 
 static void sigpipe_restore(sigpipe_guard *g)
 {
+    if (g->off) return;
     sigset_t pipe_set, pending;
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
@@ -82,8 +98,34 @@ static int parse_bool(const char *s, int *out)
     return 0;
 }
 
+
+static int parse_unix_path(sao_online_config *cfg, const char *tok, size_t len)
+{
+    const char *path = tok;
+    if (len >= 5 && !memcmp(tok, "unix:", 5)) {
+        path += 5;
+        len -= 5;
+    }
+    if (len == 0 || path[0] != '/')
+        return sao_error_set(SAO_EINVAL, "redis address '%.*s': a Unix socket needs an absolute "
+                             "path (unix:/path/redis.sock)", (int)(len + (size_t)(path - tok)), tok);
+    if (len > SAO_UNIX_SOCKET_PATH_MAX)
+        return sao_error_set(SAO_EINVAL,
+                             "redis address: the Unix socket path is %zu bytes, longer than "
+                             "the %d a socket address holds",
+                             len, SAO_UNIX_SOCKET_PATH_MAX);
+    memcpy(cfg->host, path, len);
+    cfg->host[len] = '\0';
+    cfg->port = 0;
+    cfg->unix_socket = 1;
+    return 0;
+}
+
 static int parse_host_port(sao_online_config *cfg, const char *tok, size_t len)
 {
+    if ((len >= 5 && !memcmp(tok, "unix:", 5)) || (len && tok[0] == '/'))
+        return parse_unix_path(cfg, tok, len);
+    cfg->unix_socket = 0;
     const char *host = tok, *port = NULL;
     size_t host_len = len;
     if (len && tok[0] == '[') { /* [IPv6]:port */
@@ -281,8 +323,10 @@ static int connect_once(sao_online *o, redisContext **out, int *transient)
     char said[256] = "";
     int rc = 0;
     *transient = 0;
-    redisContext *ctx =
-        redisConnectWithTimeout(o->cfg.host, o->cfg.port, tv_from_ms(connect_timeout_ms(o)));
+    const struct timeval timeout = tv_from_ms(connect_timeout_ms(o));
+    redisContext *ctx = o->cfg.unix_socket
+                            ? redisConnectUnixWithTimeout(o->cfg.host, timeout)
+                            : redisConnectWithTimeout(o->cfg.host, o->cfg.port, timeout);
     if (!ctx) {
         rc = sao_error_set(SAO_ENOMEM, "cannot allocate a redis connection");
         goto done;
@@ -295,7 +339,7 @@ static int connect_once(sao_online *o, redisContext **out, int *transient)
     long io_ms = connect_timeout_ms(o) > ONLINE_MIN_IO_TIMEOUT_MS ? connect_timeout_ms(o)
                                                                   : ONLINE_MIN_IO_TIMEOUT_MS;
     redisSetTimeout(ctx, tv_from_ms(io_ms));
-    redisEnableKeepAlive(ctx);
+    if (!o->cfg.unix_socket) redisEnableKeepAlive(ctx); /* TCP only: it sets TCP_KEEPIDLE */
 
     if (o->cfg.password[0]) {
         const char *argv[] = {"AUTH", o->cfg.password};
@@ -391,7 +435,10 @@ int sao_online_connect(sao_online **out, const sao_online_config *cfg)
 {
     SAO_ASSERT(out && cfg);
     if (!cfg->host[0]) return sao_error_set(SAO_EINVAL, "redis: no host configured");
-    if (cfg->port < 1 || cfg->port > 65535)
+    if (cfg->unix_socket && (cfg->host[0] != '/' || strlen(cfg->host) > SAO_UNIX_SOCKET_PATH_MAX))
+        return sao_error_set(SAO_EINVAL, "redis: '%s' is not an absolute socket path of at most "
+                             "%d bytes", cfg->host, SAO_UNIX_SOCKET_PATH_MAX);
+    if (!cfg->unix_socket && (cfg->port < 1 || cfg->port > 65535))
         return sao_error_set(SAO_EINVAL, "redis: port %d is not 1..65535", cfg->port);
     if (cfg->db < 0) return sao_error_set(SAO_EINVAL, "redis: db %d is negative", cfg->db);
     if (cfg->ssl)
@@ -405,7 +452,9 @@ int sao_online_connect(sao_online **out, const sao_online_config *cfg)
     sao_online *o = sao_calloc(1, sizeof(*o));
     o->cfg = *cfg;
     o->seed = (unsigned)sao_now_us() ^ (unsigned)getpid();
-    if (strchr(cfg->host, ':'))
+    if (cfg->unix_socket)
+        snprintf(o->where, sizeof(o->where), "unix:%s", cfg->host);
+    else if (strchr(cfg->host, ':'))
         snprintf(o->where, sizeof(o->where), "[%s]:%d", cfg->host, cfg->port);
     else
         snprintf(o->where, sizeof(o->where), "%s:%d", cfg->host, cfg->port);

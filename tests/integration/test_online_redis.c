@@ -27,6 +27,7 @@ typedef struct test_server {
     int port;
     char dir[512];
     const char *password;
+    int unix_socket; /* also listen on <dir>/redis.sock */
 } test_server;
 
 static test_server *running[8];
@@ -106,6 +107,14 @@ static void server_start(test_server *s)
         if (s->password) {
             argv[argc++] = "--requirepass";
             argv[argc++] = s->password;
+        }
+        char socket_path[600];
+        if (s->unix_socket) {
+            snprintf(socket_path, sizeof(socket_path), "%s/redis.sock", s->dir);
+            argv[argc++] = "--unixsocket";
+            argv[argc++] = socket_path;
+            argv[argc++] = "--unixsocketperm";
+            argv[argc++] = "700";
         }
         argv[argc] = NULL;
         execvp(argv[0], (char *const *)argv);
@@ -447,14 +456,35 @@ static void test_missing_entity(void)
     sao_online_close(online);
 }
 
+/* Keys in database `db` of the server, read over TCP. */
+static long long keys_in_db(const test_server *s, int db)
+{
+    redisContext *c = raw_connect(s);
+    ASSERT_TRUE(c != NULL);
+    redisReply *r = redisCommand(c, "SELECT %d", db);
+    ASSERT_TRUE(r && r->type == REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    r = redisCommand(c, "DBSIZE");
+    ASSERT_TRUE(r && r->type == REDIS_REPLY_INTEGER);
+    long long n = r->integer;
+    freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+/* Starts `s` on a free port; `cfg` for it. */
+static void start_on_free_port(test_server *s, sao_online_config *cfg)
+{
+    s->port = sao_test_free_port();
+    server_start(s);
+    config_for(cfg, s);
+}
+
 static void test_passwords(void)
 {
     static test_server secured = {.password = "s3cret-Pa55"};
-    secured.port = sao_test_free_port();
-    server_start(&secured);
-
     sao_online_config cfg;
-    config_for(&cfg, &secured);
+    start_on_free_port(&secured, &cfg);
     char where[64];
     snprintf(where, sizeof(where), "127.0.0.1:%d", secured.port);
 
@@ -483,13 +513,7 @@ static void test_passwords(void)
     ASSERT_TRUE(read_close(online, "AAPL", &ts) == 5.5);
     sao_online_close(online);
 
-    redisContext *c = raw_connect(&secured);
-    redisReply *r = redisCommand(c, "SELECT 2");
-    freeReplyObject(r);
-    r = redisCommand(c, "DBSIZE");
-    ASSERT_TRUE(r && r->integer == 1);
-    freeReplyObject(r);
-    redisFree(c);
+    ASSERT_EQ(keys_in_db(&secured, 2), 1);
     server_stop(&secured, SIGTERM);
 }
 
@@ -510,6 +534,39 @@ static void test_unreachable(void)
     ASSERT_CONTAINS(sao_error_last(), "refused");
     ASSERT_CONTAINS(sao_error_last(), "4 attempts");
     ASSERT_TRUE(took > 0.1 && took < 5.0); /* backed off, but not for long */
+    ASSERT_TRUE(online == NULL);
+}
+
+/* The same store through a Unix socket ("unix:/path"): what `sao up` and the API use. */
+static void test_unix_socket(void)
+{
+    static test_server local = {.unix_socket = 1};
+    sao_online_config cfg;
+    start_on_free_port(&local, &cfg);
+    char conn[700];
+    snprintf(conn, sizeof(conn), "unix:%s/redis.sock,db=1", local.dir);
+    ASSERT_OK(sao_online_parse_connection_string(&cfg, conn));
+    ASSERT_TRUE(cfg.unix_socket && cfg.db == 1);
+    sao_online *online = NULL;
+    ASSERT_OK(sao_online_connect(&online, &cfg));
+    ASSERT_OK(sao_online_ping(online));
+    write_close(online, "MSFT", day_us(3), 7.25, 1);
+    int64_t ts;
+    ASSERT_TRUE(read_close(online, "MSFT", &ts) == 7.25);
+    ASSERT_EQ(ts, day_us(3));
+    sao_online_close(online);
+    online = NULL;
+
+    ASSERT_EQ(keys_in_db(&local, 1), 1); /* where TCP clients see it too */
+    server_stop(&local, SIGTERM);
+
+    /* No socket there: a clear error naming it, after the retries. */
+    snprintf(conn, sizeof(conn), "%s/redis.sock", local.dir); /* a bare path works too */
+    ASSERT_OK(sao_online_parse_connection_string(&cfg, conn));
+    cfg.retries = 1;
+    ASSERT_EQ(sao_online_connect(&online, &cfg), SAO_ENET);
+    ASSERT_CONTAINS(sao_error_last(), "unix:");
+    ASSERT_CONTAINS(sao_error_last(), conn);
     ASSERT_TRUE(online == NULL);
 }
 
@@ -688,6 +745,7 @@ CASE(test_only_newer_rows_overwrite)
 CASE(test_key_ttl)
 CASE(test_missing_entity)
 CASE(test_passwords)
+CASE(test_unix_socket)
 CASE(test_unreachable)
 CASE(test_kill_server_mid_write)
 CASE(test_ping_after_restart)
@@ -696,6 +754,7 @@ SAO_TEST_MAIN({"test_write_read_round_trip", run_test_write_read_round_trip},
               {"test_raw_feast_layout", run_test_raw_feast_layout},
               {"test_only_newer_rows_overwrite", run_test_only_newer_rows_overwrite},
               {"test_key_ttl", run_test_key_ttl}, {"test_missing_entity", run_test_missing_entity},
-              {"test_passwords", run_test_passwords}, {"test_unreachable", run_test_unreachable},
+              {"test_passwords", run_test_passwords}, {"test_unix_socket", run_test_unix_socket},
+              {"test_unreachable", run_test_unreachable},
               {"test_kill_server_mid_write", run_test_kill_server_mid_write},
               {"test_ping_after_restart", run_test_ping_after_restart})

@@ -67,6 +67,8 @@ check "trains a child from the parent" contains "$log" "training      AAPL from 
 check "prints the explorer URL" contains "$log" "/docs"
 redis_pid=$(sed -nE 's|.*redis-server  127\.0\.0\.1:[0-9]+ \(pid ([0-9]+),.*|\1|p' <<<"$log")
 check "redis runs" kill -0 "$redis_pid"
+redis_port=$(sed -nE 's|.*redis-server  127\.0\.0\.1:([0-9]+) .*|\1|p' <<<"$log")
+check "redis listens on a Unix socket beside its data" test -S "$SAO_HOME/redis/redis.sock"
 
 base="http://127.0.0.1:$port"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")
@@ -78,6 +80,8 @@ check "parent predicts" contains "$body" '"ticker":"^GSPC"'
 body=$(curl -s "$base/api/v1/predict/AAPL")
 check "child predicts" contains "$body" '"predictions"'
 check "child names its parent" contains "$body" '"^GSPC"'
+clients=$(redis-cli -p "$redis_port" client list 2>&1)
+check "the API talks to redis through the socket" contains "$clients" "redis.sock"
 child_card="$SAO_HOME/models/AAPL/v1/model.json"
 check "child model written" test -s "$child_card"
 check "child records its parent" grep -qF '"ticker": "^GSPC"' "$child_card"

@@ -1,7 +1,9 @@
 /*
  * Unit tests for the history route's cache of decoded columns: a hit while the files stay, a new
  * decoding once a file is replaced, indicators aligned with the bars' days, the bound on
- * tickers, entries still readable while a request holds them after eviction or replacement.
+ * tickers, entries still readable while a request holds them after eviction or replacement;
+ * kept answers: found by their parameters only, the least recently served replaced, counted in
+ * the cache's bytes, shared with responses still being sent, and gone with their entry.
  */
 #include <unistd.h>
 
@@ -142,6 +144,85 @@ static void test_bound_and_eviction(sao_api_history_cache *cache)
     history_release(cache, last);
 }
 
+static size_t slots_used(const history_entry *entry)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < HISTORY_BODIES; i++) n += entry->bodies[i].key != NULL;
+    return n;
+}
+
+static void test_kept_answers(sao_api_history_cache *cache)
+{
+    sao_arena *arena = sao_arena_new(4096);
+    write_ticker("KEEP", 3, 1);
+    history_entry *entry = acquire(cache, "KEEP");
+    const size_t all[] = {0, 1, 2}, some[] = {2, 0};
+    const char *k_all = body_key(arena, 19000, 19002, 1000, all, 3);
+    const char *k_some = body_key(arena, 19000, 19002, 1000, some, 2);
+    const char *k_limit = body_key(arena, 19000, 19002, 2, all, 3);
+    const char *k_open = body_key(arena, INT64_MIN, INT64_MAX, 1000, all, 3);
+    ASSERT_STREQ(k_some, "19000 19002 1000 : 2 0");
+    ASSERT_TRUE(strcmp(k_all, k_limit) != 0 && strcmp(k_all, k_open) != 0);
+    ASSERT_TRUE(body_find(cache, entry, k_all) == NULL);
+
+    const size_t before = cache->bytes;
+    history_body *b = body_keep(cache, entry, k_all, "{\"a\":1}", 7);
+    ASSERT_TRUE(b != NULL && b->len == 7 && !strcmp(b->data, "{\"a\":1}"));
+    ASSERT_TRUE(cache->bytes > before + 7);
+    /* A response holds it: the cache's copy and ours. */
+    sao_api_response res;
+    memset(&res, 0, sizeof(res));
+    respond_body(&res, b);
+    ASSERT_TRUE(res.body == b->data && res.body_release_cls == b);
+    history_body *again = body_find(cache, entry, k_all);
+    ASSERT_TRUE(again == b && atomic_load(&b->refs) == 3);
+    body_release(again);
+    ASSERT_TRUE(body_find(cache, entry, k_some) == NULL); /* other fields, another answer */
+
+    /* Fill every slot, touch the first, add one more: the least recently served goes. */
+    body_release(body_keep(cache, entry, k_some, "{\"b\":2}", 7));
+    body_release(body_keep(cache, entry, k_limit, "{\"c\":3}", 7));
+    body_release(body_keep(cache, entry, k_open, "{\"d\":4}", 7));
+    ASSERT_EQ(slots_used(entry), HISTORY_BODIES);
+    body_release(body_find(cache, entry, k_all));
+    const char *k_new = body_key(arena, 19001, 19002, 1000, all, 3);
+    body_release(body_keep(cache, entry, k_new, "{\"e\":5}", 7));
+    ASSERT_EQ(slots_used(entry), HISTORY_BODIES);
+    ASSERT_TRUE(body_find(cache, entry, k_some) == NULL); /* the oldest served */
+    history_body *still = body_find(cache, entry, k_all);
+    ASSERT_TRUE(still == b);
+    body_release(still);
+    size_t bytes = 0;
+    for (history_entry *e = cache->first; e; e = e->next) bytes += e->bytes;
+    ASSERT_EQ(bytes, cache->bytes);
+
+    /* Too large to keep: made each time. */
+    char *big = sao_malloc(HISTORY_BODY_MAX + 1);
+    memset(big, ' ', HISTORY_BODY_MAX + 1);
+    ASSERT_TRUE(body_keep(cache, entry, k_some, big, HISTORY_BODY_MAX + 1) == NULL);
+    sao_free(big);
+    history_release(cache, entry);
+
+    /* New files: a new entry with nothing kept, while the response still sends the old answer. */
+    sleep(1); /* a later modification time even on coarse clocks */
+    write_ticker("KEEP", 4, 1);
+    history_entry *fresh = acquire(cache, "KEEP");
+    ASSERT_TRUE(fresh != entry);
+    ASSERT_EQ(slots_used(fresh), 0);
+    ASSERT_TRUE(body_find(cache, fresh, k_all) == NULL);
+    ASSERT_TRUE(!strcmp(res.body, "{\"a\":1}"));
+    sao_api__response_dispose(&res); /* the last reference (the sanitizers watch) */
+    /* An entry out of the cache keeps nothing. */
+    history_entry *out_of_cache = fresh;
+    pthread_mutex_lock(&cache->lock);
+    history_entry *gone = entry_drop(cache, out_of_cache);
+    pthread_mutex_unlock(&cache->lock);
+    ASSERT_TRUE(gone == NULL); /* we still hold it */
+    ASSERT_TRUE(body_keep(cache, out_of_cache, k_all, "{}", 2) == NULL);
+    history_release(cache, out_of_cache);
+    sao_arena_free(arena);
+}
+
 int main(void)
 {
     char home[4096];
@@ -154,6 +235,7 @@ int main(void)
     test_hit_and_replacement(cache);
     test_missing_and_broken_views(cache);
     test_bound_and_eviction(cache);
+    test_kept_answers(cache);
     sao_api__history_cache_free(cache);
     printf("history cache: ok\n");
     return 0;

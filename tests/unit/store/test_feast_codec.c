@@ -769,6 +769,17 @@ static void test_connection_string(void)
     ASSERT_STREQ(cfg.host, "::1");
     ASSERT_EQ(cfg.port, 6390);
     ASSERT_STREQ(cfg.password, "quoted");
+    /* a Unix socket, with or without the scheme; a later host:port goes back to TCP */
+    ASSERT_OK(sao_online_parse_connection_string(&cfg, "unix:/run/redis/redis.sock,db=4"));
+    ASSERT_STREQ(cfg.host, "/run/redis/redis.sock");
+    ASSERT_TRUE(cfg.unix_socket);
+    ASSERT_EQ(cfg.db, 4);
+    ASSERT_OK(sao_online_parse_connection_string(&cfg, "/tmp/r.sock"));
+    ASSERT_STREQ(cfg.host, "/tmp/r.sock");
+    ASSERT_TRUE(cfg.unix_socket);
+    ASSERT_OK(sao_online_parse_connection_string(&cfg, "redis:7000"));
+    ASSERT_TRUE(!cfg.unix_socket);
+    ASSERT_EQ(cfg.port, 7000);
     /* redis-py options mean nothing here and are ignored */
     ASSERT_OK(sao_online_parse_connection_string(&cfg, "h:1,socket_timeout=5"));
 
@@ -778,6 +789,11 @@ static void test_connection_string(void)
     } bad[] = {
         {"", SAO_EINVAL},
         {"h:0", SAO_EINVAL},
+        {"unix:", SAO_EINVAL},
+        {"unix:relative/redis.sock", SAO_EINVAL},
+        {"unix:/a/path/much/too/long/for/the/one/hundred/and/eight/bytes/of/a/sockaddr_un/"
+         "sun_path/of/a/linux/system/redis.sock",
+         SAO_EINVAL},
         {"h:65536", SAO_EINVAL},
         {"h:63a", SAO_EINVAL},
         {"h: 63", SAO_EINVAL},
