@@ -273,7 +273,10 @@ lines = ["serving: sao serve (%s request threads) vs FastAPI 0.92 + uvicorn 0.17
          "%s before the bench (load: the 1-minute average before each run)"
          % (connections, duration, cores, start_load),
          "history: the peer serves rows loaded into memory at start-up (CSV from `sao export`), "
-         "sao decodes the Parquet files once per file version (a column cache checked with stat per request)", ""]
+         "sao decodes the Parquet files once per file version (a column cache checked with stat per request) "
+         "and keeps its last 4 answers per ticker with them, so a repeated query is sent without "
+         "being written again",
+         "both servers read Redis through its Unix socket", ""]
 header = "%-18s %-5s %10s %9s %9s %8s %7s %6s" % ("route", "side", "req/s", "p50 ms", "p99 ms",
                                                    "non-2xx", "errors", "load")
 lines += [header, "-" * len(header)]
