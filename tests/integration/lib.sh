@@ -17,13 +17,16 @@ finish() { # finish TITLE
   [ "$fails" -eq 0 ]
 }
 
-# start_redis [ARGS...]: a redis-server on 127.0.0.1 at a random free port, without persistence
-# unless ARGS say otherwise; sets `port` and `redis_pid` (stop it in the test's cleanup).
+# start_redis [--port P] [ARGS...]: a redis-server on 127.0.0.1 at a random free port (or at P,
+# to restart one where its clients expect it), without persistence unless ARGS say otherwise;
+# sets `port` and `redis_pid` (stop it in the test's cleanup).
 redis_pid=""
 start_redis() {
   command -v redis-server >/dev/null || { echo "FAIL: redis-server is not installed"; exit 1; }
+  local fixed=""
+  if [ "${1:-}" = --port ]; then fixed=$2; shift 2; fi
   for _ in 1 2 3 4 5; do
-    port=$((20000 + RANDOM % 30000))
+    port=${fixed:-$((20000 + RANDOM % 30000))}
     redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no "$@" \
       >"$work/redis.log" 2>&1 &
     redis_pid=$!
@@ -36,6 +39,7 @@ start_redis() {
     [ "$ok" = 1 ] && return 0
     kill "$redis_pid" 2>/dev/null || true
     redis_pid=""
+    [ -n "$fixed" ] && sleep 0.5 # the old one may still hold the port
   done
   echo "FAIL: redis-server did not start"
   exit 1

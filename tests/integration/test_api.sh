@@ -26,13 +26,7 @@ mkdir -p "$work/repo" "$work/docs" "$work/contract"
 cp "$SRC/feature_store/feature_store.yaml" "$SRC/feature_store/features.yaml" "$work/repo/"
 export SAO_HOME="$work/home" SAO_LOG_FORMAT=json SAO_PROGRESS=off SAO_FEATURE_REPO="$work/repo"
 unset SAO_ADMIN_TOKEN SAO_API_RATE_LIMIT SAO_DOCS_DIR SAO_API_PORT SAO_API_HOST || true
-fails=0
-pass=0
-check() { # check NAME COND...
-  local name="$1"; shift
-  if "$@"; then pass=$((pass + 1)); else echo "FAIL: $name"; fails=$((fails + 1)); fi
-}
-contains() { grep -qF -- "$2" <<<"$1"; }
+source "$SRC/tests/integration/lib.sh"
 
 # --- HTTP helpers -------------------------------------------------------------------------------
 # req METHOD PATH [CURL ARGS...]: $code, the body in $work/body, the headers in $work/head.
@@ -65,24 +59,8 @@ expect() {
 }
 
 # --- Redis, data, models ------------------------------------------------------------------------
-start_redis() { # start_redis [PORT]: reuses the port when given (a restart)
-  local fixed="${1:-}"
-  for _ in 1 2 3 4 5; do
-    redis_port=${fixed:-$((20000 + RANDOM % 30000))}
-    redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
-      --dir "$work" --dbfilename dump.rdb >"$work/redis.log" 2>&1 &
-    redis_pid=$!
-    for _ in $(seq 100); do
-      if redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG; then return 0; fi
-      kill -0 "$redis_pid" 2>/dev/null || break
-      sleep 0.05
-    done
-    kill "$redis_pid" 2>/dev/null || true; redis_pid=""
-    [ -n "$fixed" ] && sleep 0.5
-  done
-  echo "FAIL: redis-server did not start"; exit 1
-}
-start_redis
+start_redis --dir "$work" --dbfilename dump.rdb
+redis_port=$port
 export SAO_REDIS_CONNECTION="127.0.0.1:$redis_port"
 
 "$SAO" ingest ^GSPC --file "$OHLCV/yahoo_daily_GSPC_1990-01-02_2024-09-12_johnvb21.csv" \
@@ -542,7 +520,7 @@ req GET "/api/v1/tickers/AAPL/history?from=2024-09-01&fields=close"
 check "the offline store still serves" [ "$code" = 200 ]
 req GET /metrics
 check "redis errors counted" grep -Eq '^sao_redis_errors_total [1-9]' "$work/body"
-start_redis "$redis_port"
+start_redis --port "$redis_port" --dir "$work" --dbfilename dump.rdb
 recovered=0
 for _ in $(seq 50); do
   req GET "/api/v1/predict/AAPL?cache=false"
@@ -634,5 +612,4 @@ check "the server logged its stop" grep -q '"stopped"\|stopped' "$work/serve.log
 code=$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz" || true)
 check "nothing listens after the stop" [ "$code" = 000 ]
 
-echo "$pass passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish "sao serve"

@@ -8,20 +8,13 @@ SRC="${SAO_SOURCE_DIR:?}"
 SHARED="${SAO_SHARED_DIR:-${SAO_DEFAULT_SHARED_DIR:?}}"
 OHLCV="$SHARED/data/ohlcv"
 work=$(mktemp -d)
-redis_pid=""
+source "$SRC/tests/integration/lib.sh"
 cleanup() {
   [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 export SAO_HOME="$work/home" SAO_LOG_FORMAT=text SAO_PROGRESS=off SAO_FEATURE_REPO="$SRC/feature_store"
-fails=0
-pass=0
-check() { # check NAME COND...
-  local name="$1"; shift
-  if "$@"; then pass=$((pass + 1)); else echo "FAIL: $name"; fails=$((fails + 1)); fi
-}
-contains() { grep -q -- "$2" <<<"$1"; }
 same_number() { awk -v a="$1" -v b="$2" 'BEGIN{exit !(a != "" && b != "" && a+0 == b+0)}'; }
 # col CSV_TEXT NAME: the 1-based index of a header column.
 col() { head -n 1 <<<"$1" | tr ',' '\n' | grep -nx -- "$2" | cut -d: -f1; }
@@ -146,48 +139,30 @@ run_err 1 "bad.csv:3:2: '2024-02-30' is not a timestamp" historical --entities "
 check "nothing written on error" [ ! -e "$work/x.parquet" ]
 
 # --- online: a real redis-server after sao materialize-incremental ----------------------------
-if ! command -v redis-server >/dev/null; then
-  echo "FAIL: redis-server is not installed"; fails=$((fails + 1))
-else
-  for _ in 1 2 3 4 5; do
-    port=$((20000 + RANDOM % 30000))
-    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-      >"$work/redis.log" 2>&1 &
-    redis_pid=$!
-    ok=0
-    for _ in $(seq 50); do
-      if grep -q "Ready to accept connections" "$work/redis.log"; then ok=1; break; fi
-      kill -0 "$redis_pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    [ "$ok" = 1 ] && break
-    kill "$redis_pid" 2>/dev/null || true; redis_pid=""
-  done
-  export SAO_REDIS_CONNECTION="127.0.0.1:$port"
-  run_err 1 "AAPL has no online data in view ohlcv_daily (run: sao materialize-incremental" \
-    online AAPL
-  "$SAO" materialize-incremental 2024-09-13 >/dev/null
-  out=$("$SAO" features online aapl --features close,rsi_14,close_window)
-  exp=$("$SAO" export AAPL --from 2024-09-12 --to 2024-09-12)
-  exp_row=$(tail -n +2 <<<"$exp")
-  close_line=$(grep -E "^ohlcv_daily +close " <<<"$out")
-  check "online close = export" same_number "$(awk '{print $3}' <<<"$close_line")" \
-    "$(cut -d, -f"$(col "$exp" close)" <<<"$exp_row")"
-  check "online event timestamp" contains "$close_line" "2024-09-12T00:00:00Z"
-  check "online rsi" same_number "$(grep -E '^technical_daily +rsi_14 ' <<<"$out" | awk '{print $3}')" \
-    "$(cut -d, -f"$(col "$exp" rsi_14)" <<<"$exp_row")"
-  check "online list shows its length" grep -Eq "^model_window +close_window +\[61\] \.\.\. " <<<"$out"
-  check "features filter" [ "$(grep -c . <<<"$out")" -eq 4 ]
-  json=$("$SAO" features online AAPL --view model_window --format json)
-  check "json list in full" [ "$(grep -o '"close_window":\[[^]]*\]' <<<"$json" | tr ',' '\n' | wc -l)" -eq 61 ]
-  check "json names the view" contains "$json" '"view":"model_window","event_timestamp":"2024-09-12T00:00:00Z"'
-  run_err 1 "BTC-USD has no online data in view" online BTC-USD --view technical_daily
-  run_err 1 "no feature view 'nope'" online AAPL --view nope
-  run_err 1 "no feature 'nope'" online AAPL --features nope
-  run_err 2 "no ticker given" online
-  run_err 2 "--format must be table or json" online AAPL --format xml
-  SAO_REDIS_CONNECTION="127.0.0.1:1" run_err 1 "cannot reach the online store" online AAPL
-fi
+start_redis
+export SAO_REDIS_CONNECTION="127.0.0.1:$port"
+run_err 1 "AAPL has no online data in view ohlcv_daily (run: sao materialize-incremental" \
+  online AAPL
+"$SAO" materialize-incremental 2024-09-13 >/dev/null
+out=$("$SAO" features online aapl --features close,rsi_14,close_window)
+exp=$("$SAO" export AAPL --from 2024-09-12 --to 2024-09-12)
+exp_row=$(tail -n +2 <<<"$exp")
+close_line=$(grep -E "^ohlcv_daily +close " <<<"$out")
+check "online close = export" same_number "$(awk '{print $3}' <<<"$close_line")" \
+  "$(cut -d, -f"$(col "$exp" close)" <<<"$exp_row")"
+check "online event timestamp" contains "$close_line" "2024-09-12T00:00:00Z"
+check "online rsi" same_number "$(grep -E '^technical_daily +rsi_14 ' <<<"$out" | awk '{print $3}')" \
+  "$(cut -d, -f"$(col "$exp" rsi_14)" <<<"$exp_row")"
+check "online list shows its length" grep -Eq "^model_window +close_window +\[61\] \.\.\. " <<<"$out"
+check "features filter" [ "$(grep -c . <<<"$out")" -eq 4 ]
+json=$("$SAO" features online AAPL --view model_window --format json)
+check "json list in full" [ "$(grep -o '"close_window":\[[^]]*\]' <<<"$json" | tr ',' '\n' | wc -l)" -eq 61 ]
+check "json names the view" contains "$json" '"view":"model_window","event_timestamp":"2024-09-12T00:00:00Z"'
+run_err 1 "BTC-USD has no online data in view" online BTC-USD --view technical_daily
+run_err 1 "no feature view 'nope'" online AAPL --view nope
+run_err 1 "no feature 'nope'" online AAPL --features nope
+run_err 2 "no ticker given" online
+run_err 2 "--format must be table or json" online AAPL --format xml
+SAO_REDIS_CONNECTION="127.0.0.1:1" run_err 1 "cannot reach the online store" online AAPL
 
-echo "$pass passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish "sao features"
