@@ -96,7 +96,11 @@ static void fuzz_connection_string(const uint8_t *data, size_t size)
     sao_online_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     if (sao_online_parse_connection_string(&cfg, conn) == 0) {
-        SAO_ASSERT(cfg.host[0] && cfg.port >= 1 && cfg.port <= 65535 && cfg.db >= 0);
+        SAO_ASSERT(cfg.host[0] && cfg.db >= 0);
+        if (cfg.unix_socket) /* an absolute path that fits a socket address */
+            SAO_ASSERT(cfg.host[0] == '/' && strlen(cfg.host) <= SAO_UNIX_SOCKET_PATH_MAX);
+        else
+            SAO_ASSERT(cfg.port >= 1 && cfg.port <= 65535);
         SAO_ASSERT(memchr(cfg.host, '\0', sizeof(cfg.host)) != NULL);
         SAO_ASSERT(memchr(cfg.password, '\0', sizeof(cfg.password)) != NULL);
     }
