@@ -11,6 +11,20 @@ check() { # check NAME COND...: counts COND's outcome, naming NAME when it fails
 contains() { grep -qF -- "$2" <<<"$1"; }
 lacks() { ! grep -qF -- "$2" <<<"$1"; }
 
+# sao_fails COMMAND EXPECTED_RC NEEDLE ARGS...: `$SAO COMMAND ARGS...` must exit with EXPECTED_RC
+# and say NEEDLE (a fixed string) on stderr.
+sao_fails() {
+  local command="$1" want="$2" needle="$3"; shift 3
+  set +e
+  local text
+  text=$("$SAO" "$command" "$@" 2>&1 >/dev/null)
+  local rc=$?
+  set -e
+  if [ "$rc" -ne "$want" ] || ! grep -qF -- "$needle" <<<"$text"; then
+    echo "FAIL: $command $* -> rc $rc (want $want): $text"; fails=$((fails + 1))
+  else pass=$((pass + 1)); fi
+}
+
 # The summary line and the exit status of the test.
 finish() { # finish TITLE
   echo "$1: $pass checks passed, $fails failed"

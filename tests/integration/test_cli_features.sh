@@ -110,17 +110,7 @@ check "1-day ttl: Friday plus 26 hours is null" [ -z "$(sed -n 6p <<<"$out" | cu
 check "1-day ttl: the 10-day view still has it" [ -n "$(sed -n 6p <<<"$out" | cut -d, -f3)" ]
 
 # --- historical: errors ----------------------------------------------------------------------
-run_err() { # run_err EXPECTED_RC NEEDLE ARGS...
-  local want="$1" needle="$2"; shift 2
-  set +e
-  local text
-  text=$("$SAO" features "$@" 2>&1 >/dev/null)
-  local rc=$?
-  set -e
-  if [ "$rc" -ne "$want" ] || ! grep -q -- "$needle" <<<"$text"; then
-    echo "FAIL: features $* -> rc $rc (want $want): $text"; fails=$((fails + 1))
-  else pass=$((pass + 1)); fi
-}
+run_err() { sao_fails features "$@"; } # run_err EXPECTED_RC NEEDLE ARGS...
 run_err 2 "--entities FILE is required" historical --features "$refs" --out "$work/x.parquet"
 run_err 2 "--features view:feature" historical --entities "$work/entities.csv" --out "$work/x.parquet"
 run_err 2 "--out FILE.parquet" historical --entities "$work/entities.csv" --features "$refs"

@@ -18,17 +18,7 @@ mkdir -p "$work/repo"
 cp "$SRC/feature_store/feature_store.yaml" "$SRC/feature_store/features.yaml" "$work/repo/"
 export SAO_HOME="$work/home" SAO_LOG_FORMAT=text SAO_PROGRESS=off SAO_FEATURE_REPO="$work/repo"
 source "$SRC/tests/integration/lib.sh"
-run_err() { # run_err EXPECTED_RC NEEDLE ARGS...
-  local want="$1" needle="$2"; shift 2
-  set +e
-  local text
-  text=$("$SAO" predict "$@" 2>&1 >/dev/null)
-  local rc=$?
-  set -e
-  if [ "$rc" -ne "$want" ] || ! grep -qF -- "$needle" <<<"$text"; then
-    echo "FAIL: predict $* -> rc $rc (want $want): $text"; fails=$((fails + 1))
-  else pass=$((pass + 1)); fi
-}
+run_err() { sao_fails predict "$@"; } # run_err EXPECTED_RC NEEDLE ARGS...
 
 start_redis
 export SAO_REDIS_CONNECTION="127.0.0.1:$port"
