@@ -676,8 +676,9 @@ const char *sao_api__query(const sao_api_request *req, const char *name)
     if (!raw) return NULL;
     size_t raw_len = strlen(raw);
     char *value = sao_arena_alloc(req->arena, raw_len + 1);
+    /* The router refused requests whose arguments are not clean text (query_arg_clean). */
     long len = percent_decode(value, raw, raw_len, 1);
-    if (len < 0 || !is_clean_text(value, (size_t)len)) return NULL;
+    SAO_ASSERT(len >= 0 && is_clean_text(value, (size_t)len));
     return value;
 }
 
@@ -734,8 +735,35 @@ static void set_verdict(request_ctx *rc, int status, const char *code, const cha
     rc->verdict_code = code;
 }
 
+typedef struct query_check {
+    sao_arena *arena;
+    const char *bad; /* the first argument that is not clean text, raw */
+} query_check;
+
+/* MHD_KeyValueIterator over the query: stops at the first argument whose name or value has a
+ * malformed %-escape or does not decode to clean text, so that no handler mistakes one for an
+ * absent parameter. */
+static enum MHD_Result query_arg_clean(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+    (void)kind;
+    query_check *qc = cls;
+    const char *texts[2] = {key, value ? value : ""};
+    for (int i = 0; i < 2; i++) {
+        size_t raw = strlen(texts[i]);
+        char *decoded = sao_arena_alloc(qc->arena, raw + 1);
+        long len = percent_decode(decoded, texts[i], raw, 1);
+        if (len < 0 || !is_clean_text(decoded, (size_t)len)) {
+            qc->bad = key;
+            return MHD_NO;
+        }
+    }
+    return MHD_YES;
+}
+
 /* Finds the route, or decides the 400 / 404 / 405 the server answers itself. */
-static void request_route(request_ctx *rc, const char *url, const char *method)
+static void request_route(request_ctx *rc, struct MHD_Connection *conn, const char *url,
+                          const char *method)
 {
     sao_api_server *server = rc->server;
     sao_arena *arena = ctx_arena(rc);
@@ -743,6 +771,18 @@ static void request_route(request_ctx *rc, const char *url, const char *method)
     const char *why = NULL;
     if (path_split(&parts, arena, url, &why) != 0) {
         set_verdict(rc, 400, "bad_request", "%s", why);
+        return;
+    }
+    query_check qc = {arena, NULL};
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, query_arg_clean, &qc);
+    if (qc.bad) {
+        char name[64];
+        sao_strlcpy(name, qc.bad, sizeof(name));
+        sanitize_text(name);
+        set_verdict(rc, 400, "bad_request",
+                    "query parameter '%s' holds a malformed %%-escape or is not valid UTF-8 "
+                    "text",
+                    name);
         return;
     }
     const compiled_route *path_match = NULL;
@@ -1023,7 +1063,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         rc = request_begin(server, conn, url, method);
         *con_cls = rc;
         connection_used(server, conn);
-        request_route(rc, url, method);
+        request_route(rc, conn, url, method);
         /* Every path spends tokens (a flood of 404s is still a flood) except the probes. */
         if (server->rate && !probe_path(url)) {
             long wait_s = rate_take(server->rate, client_sockaddr(conn), rc->started);

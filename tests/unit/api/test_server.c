@@ -378,9 +378,16 @@ static void test_routing_and_params(void)
     ASSERT_CONTAINS(r.body, "\"name\":\"BRK-B\"");
     ASSERT_EQ(http_get(f.port, "/api/v1/echo/%C3%A9t%C3%A9", NULL, &r), 200);
     ASSERT_CONTAINS(r.body, "\"name\":\"\xc3\xa9t\xc3\xa9\"");
-    /* A malformed query value reads as absent, never as garbage. */
-    ASSERT_EQ(http_get(f.port, "/api/v1/echo/x?q=%ff", NULL, &r), 200);
-    ASSERT_CONTAINS(r.body, "\"q\":null");
+    /* A malformed query argument (name or value) is refused, never read as absent. */
+    ASSERT_EQ(http_get(f.port, "/api/v1/echo/x?q=%ff", NULL, &r), 400);
+    assert_error(&r, 400, "bad_request");
+    ASSERT_CONTAINS(r.body, "query parameter 'q'");
+    ASSERT_EQ(http_get(f.port, "/api/v1/echo/x?q=%zz", NULL, &r), 400);
+    ASSERT_EQ(http_get(f.port, "/api/v1/echo/x?other=%01&q=a", NULL, &r), 400);
+    ASSERT_CONTAINS(r.body, "query parameter 'other'");
+    ASSERT_EQ(http_get(f.port, "/api/v1/echo/x?%ff=1", NULL, &r), 400);
+    ASSERT_EQ(http_get(f.port, "/api/v1/echo/x?q=%C3%A9&flag", NULL, &r), 200);
+    ASSERT_CONTAINS(r.body, "\"q\":\"\xc3\xa9\"");
 
     ASSERT_EQ(http_get(f.port, "/nope", NULL, &r), 404);
     assert_error(&r, 404, "not_found");
