@@ -16,6 +16,7 @@ seed_dir() {
     fuzz_parquet) echo "$shared/data/parquet" ;;
     fuzz_model_card) echo "$here/tests/fuzz/seeds/fuzz_model_card" ;; # cards of tiny models
     fuzz_numfmt) echo "$here/tests/fuzz/seeds/fuzz_numfmt" ;; # numbers as text and as bits
+    fuzz_http_path) echo "$here/tests/fuzz/seeds/fuzz_http_path" ;; # paths of every route kind
     *) echo "" ;;
   esac
 }
