@@ -54,10 +54,23 @@ const char *sao_errname(int code);
 #define SAO_NORETURN
 #endif
 
-/* Sets the thread-local error message; returns `code` so callers can `return sao_error_set(...)`. */
-int sao_error_set(int code, const char *fmt, ...) SAO_PRINTF(2, 3);
-/* Prefixes the current message with more context ("file.csv: " + old). Returns `code`. */
-int sao_error_wrap(int code, const char *fmt, ...) SAO_PRINTF(2, 3);
+/* Sets the thread-local error message; returns `code` so callers can `return sao_error_set(...)`.
+ * A macro, so that the compiler sees the code returned (a constant at most call sites): after
+ * `if (rc) return rc;` it then knows which outputs an error path left unwritten, and optimized
+ * builds need no defensive initializers. `code` is evaluated once, in no stated order with the
+ * message's arguments: pass a value, not an expression reading errno. */
+int sao__error_message(const char *fmt, ...) SAO_PRINTF(1, 2); /* sets it; returns 0 */
+static inline int sao__error_code(int code, int message_set)
+{
+    (void)message_set;
+    return code;
+}
+#define sao_error_set(code, ...) sao__error_code((code), sao__error_message(__VA_ARGS__))
+/* Prefixes the current message with more context ("file.csv: " + old). Returns `code`. A macro
+ * like sao_error_set; `code` is evaluated twice: pass a plain value. */
+int sao__error_wrap_message(int code, const char *fmt, ...) SAO_PRINTF(2, 3); /* returns 0 */
+#define sao_error_wrap(code, ...)                                                                  \
+    sao__error_code((code), sao__error_wrap_message((code), __VA_ARGS__))
 /* The last message set on this thread, or the empty string. Borrowed; valid until the next set. */
 const char *sao_error_last(void);
 void sao_error_clear(void);

@@ -41,16 +41,16 @@ const char *sao_errname(int code)
     }
 }
 
-int sao_error_set(int code, const char *fmt, ...)
+int sao__error_message(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(error_msg, sizeof(error_msg), fmt, ap);
     va_end(ap);
-    return code;
+    return 0;
 }
 
-int sao_error_wrap(int code, const char *fmt, ...)
+int sao__error_wrap_message(int code, const char *fmt, ...)
 {
     char prefix[SAO_ERROR_MSG_MAX];
     char old[SAO_ERROR_MSG_MAX];
@@ -62,7 +62,7 @@ int sao_error_wrap(int code, const char *fmt, ...)
     /* Long messages are cut at the buffer size: they are for people, not parsed. */
     size_t plen = sao_strlcpy(error_msg, prefix, sizeof(error_msg));
     if (plen < sizeof(error_msg)) sao_strlcpy(error_msg + plen, old, sizeof(error_msg) - plen);
-    return code;
+    return 0;
 }
 
 const char *sao_error_last(void)

@@ -218,9 +218,10 @@ void sao_arena_free(sao_arena *a)
 int sao_file_read(char **out, size_t *len, const char *path, size_t max)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return sao_error_set(errno == ENOENT ? SAO_ENOENT : SAO_EIO, "%s: %s", path,
-                             strerror(errno));
+    if (fd < 0) {
+        const int err = errno;
+        return sao_error_set(err == ENOENT ? SAO_ENOENT : SAO_EIO, "%s: %s", path, strerror(err));
+    }
     sao_buf buf;
     sao_buf_init(&buf, max);
     int rc = 0;

@@ -542,9 +542,10 @@ int sao_fs_entity_rows_read(sao_fs_entity_rows *out, const char *path)
 {
     char magic[4] = {0};
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return sao_error_set(errno == ENOENT ? SAO_ENOENT : SAO_EIO, "%s: %s", path,
-                             strerror(errno));
+    if (!f) {
+        const int err = errno;
+        return sao_error_set(err == ENOENT ? SAO_ENOENT : SAO_EIO, "%s: %s", path, strerror(err));
+    }
     size_t got = fread(magic, 1, sizeof(magic), f);
     fclose(f);
     if (got == sizeof(magic) && memcmp(magic, "PAR1", 4) == 0)

@@ -785,7 +785,8 @@ int sao_parquet_open(sao_pq_file **out, const char *path)
     int rc = 0;
     f->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (f->fd < 0) {
-        rc = sao_error_set(errno == ENOENT ? SAO_ENOENT : SAO_EIO, "%s", strerror(errno));
+        const int err = errno;
+        rc = sao_error_set(err == ENOENT ? SAO_ENOENT : SAO_EIO, "%s", strerror(err));
         goto done;
     }
     struct stat st;

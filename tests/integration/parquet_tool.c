@@ -98,8 +98,7 @@ static const char *const tickers[] = {"AAPL",
                                       "^GSPC",
                                       "BTC-USD",
                                       "",
-                                      "\xc3\xbcn\xc3\xaf c\xc3\xb6"
-                                      "d\xc3\xa9 \xe2\x9c\x93",
+                                      "\xc3\xbcn\xc3\xaf c\xc3\xb6\x64\xc3\xa9 \xe2\x9c\x93",
                                       "\xe6\x97\xa5\xe6\x9c\xac"};
 
 /* Doubles that stress the encoding: signed zeros, infinities, extremes, a quiet NaN. */
