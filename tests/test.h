@@ -77,7 +77,6 @@
         }                                                                                    \
     } while (0)
 
-/* Path of a file under ../shared (SAO_SHARED_DIR overrides). */
 /* A loopback TCP port free right now, for a server the test starts (redis-server, sao serve). */
 static inline int sao_test_free_port(void)
 {
@@ -94,6 +93,7 @@ static inline int sao_test_free_port(void)
     return ntohs(addr.sin_port);
 }
 
+/* Path of a file under ../shared (SAO_SHARED_DIR overrides). */
 static inline const char *sao_test_shared(const char *relative)
 {
     static char buf[4][4096];

@@ -5,6 +5,7 @@
 #include "data/data_int.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- tickers ---- */
@@ -108,38 +109,112 @@ const char *sao_asset_class_name(sao_asset_class cls)
 
 /* ---- calendar ---- */
 
+/* The n-th `weekday` (0 Sunday .. 6 Saturday) of a month. */
+static int64_t nth_weekday(int year, int month, int weekday, int n)
+{
+    const int64_t first = sao_days_from_civil(year, month, 1);
+    return first + (weekday - sao_weekday(first) + 7) % 7 + 7 * (n - 1);
+}
+
+static int64_t last_weekday(int year, int month, int weekday)
+{
+    const int64_t last = (month == 12 ? sao_days_from_civil(year + 1, 1, 1)
+                                      : sao_days_from_civil(year, month + 1, 1)) -
+                         1;
+    return last - (sao_weekday(last) - weekday + 7) % 7;
+}
+
+/* Easter Sunday (Gregorian; the anonymous algorithm of Meeus). */
+static int64_t easter_sunday(int year)
+{
+    const int a = year % 19, b = year / 100, c = year % 100, d = b / 4, e = b % 4;
+    const int f = (b + 8) / 25, g = (b - f + 1) / 3, h = (19 * a + b - d - g + 15) % 30;
+    const int i = c / 4, k = c % 4, l = (32 + 2 * e + 2 * i - h - k) % 7;
+    const int m = (a + 11 * h + 22 * l) / 451;
+    const int month = (h + l - 7 * m + 114) / 31, day = (h + l - 7 * m + 114) % 31 + 1;
+    return sao_days_from_civil(year, month, day);
+}
+
+/* A fixed-date holiday as the exchange observes it: Sunday's on Monday, Saturday's on Friday
+ * (or not at all, for New Year's Day: the exchange does not close the year's last day). */
+static int64_t observed(int year, int month, int day, int saturday_on_friday)
+{
+    const int64_t d = sao_days_from_civil(year, month, day);
+    const int wd = sao_weekday(d);
+    if (wd == 0) return d + 1;
+    if (wd == 6) return saturday_on_friday ? d - 1 : INT64_MIN;
+    return d;
+}
+
+/* Closures outside the rules since 1990: national days of mourning, 9/11, Hurricane Sandy. */
+static const char *const nyse_special_closures[] = {
+    "1994-04-27", "2001-09-11", "2001-09-12", "2001-09-13", "2001-09-14", "2004-06-11",
+    "2007-01-02", "2012-10-29", "2012-10-30", "2018-12-05", "2025-01-09",
+};
+
+#define NYSE_HOLIDAYS_MAX 16
+
+/* The NYSE's full-day closures of a year, by the rules in force since 2022 (Juneteenth from
+ * 2022, Martin Luther King Jr. Day from 1998), plus the special closures. Checked against
+ * every ^GSPC, SPY, AAPL and MSFT bar from 1990 to 2026: the weekdays without a bar are exactly
+ * these. Years before 1990 follow the same rules, which makes them approximate. */
+static size_t nyse_holidays(int year, int64_t out[NYSE_HOLIDAYS_MAX])
+{
+    size_t n = 0;
+    out[n++] = observed(year, 1, 1, 0);
+    if (year >= 1998) out[n++] = nth_weekday(year, 1, 1, 3); /* Martin Luther King Jr. Day */
+    out[n++] = nth_weekday(year, 2, 1, 3);                    /* Washington's Birthday */
+    out[n++] = easter_sunday(year) - 2;                       /* Good Friday */
+    out[n++] = last_weekday(year, 5, 1);                      /* Memorial Day */
+    if (year >= 2022) out[n++] = observed(year, 6, 19, 1);    /* Juneteenth */
+    out[n++] = observed(year, 7, 4, 1);                       /* Independence Day */
+    out[n++] = nth_weekday(year, 9, 1, 1);                    /* Labor Day */
+    out[n++] = nth_weekday(year, 11, 4, 4);                   /* Thanksgiving */
+    out[n++] = observed(year, 12, 25, 1);                     /* Christmas */
+    for (size_t i = 0; i < SAO_ARRAY_LEN(nyse_special_closures); i++) {
+        const char *text = nyse_special_closures[i];
+        int64_t day;
+        int y, m, d;
+        SAO_ASSERT(sao_date_parse(text, strlen(text), &day) == 0);
+        sao_civil_from_days(day, &y, &m, &d);
+        if (y == year && n < NYSE_HOLIDAYS_MAX) out[n++] = day;
+    }
+    return n;
+}
+
+static int nyse_closed(int64_t day)
+{
+    /* One year's closures per thread: stepping through a horizon stays within one or two. */
+    static _Thread_local int cached_year = INT32_MIN;
+    static _Thread_local int64_t cached[NYSE_HOLIDAYS_MAX];
+    static _Thread_local size_t cached_count;
+    int year, month, mday;
+    sao_civil_from_days(day, &year, &month, &mday);
+    if (year != cached_year) {
+        cached_count = nyse_holidays(year, cached);
+        cached_year = year;
+    }
+    for (size_t i = 0; i < cached_count; i++)
+        if (cached[i] == day) return 1;
+    return 0;
+}
+
 int sao_calendar_is_trading_day(sao_asset_class cls, int64_t day)
 {
     if (cls == SAO_ASSET_CRYPTO) return 1;
-    int wd = sao_weekday(day);
-    return wd >= 1 && wd <= 5;
+    const int wd = sao_weekday(day);
+    if (wd == 0 || wd == 6) return 0;
+    if (cls == SAO_ASSET_EQUITY || cls == SAO_ASSET_INDEX) return !nyse_closed(day);
+    return 1;
 }
 
 int64_t sao_calendar_add_trading_days(sao_asset_class cls, int64_t day, int n)
 {
-    if (cls == SAO_ASSET_CRYPTO || n == 0) return day + n;
-    int wd = sao_weekday(day); /* 0 Sunday .. 6 Saturday */
-    if (n > 0) {
-        /* Stepping forward from a weekend day is the same as stepping from the Friday before. */
-        if (wd == 6 || wd == 0) {
-            day -= wd == 6 ? 1 : 2;
-            wd = 5;
-        }
-        int64_t weeks = n / 5;
-        int rem = n % 5;
-        day += weeks * 7 + rem;
-        if (wd + rem > 5) day += 2;
-    } else {
-        /* Stepping back from a weekend day is the same as stepping from the Monday after. */
-        if (wd == 6 || wd == 0) {
-            day += wd == 6 ? 2 : 1;
-            wd = 1;
-        }
-        int64_t back = -(int64_t)n;
-        int64_t weeks = back / 5;
-        int rem = (int)(back % 5);
-        day -= weeks * 7 + rem;
-        if (wd - rem < 1) day -= 2;
+    if (cls == SAO_ASSET_CRYPTO) return day + n;
+    const int step = n > 0 ? 1 : -1;
+    for (long left = n > 0 ? n : -(long)n; left > 0;) {
+        day += step;
+        if (sao_calendar_is_trading_day(cls, day)) left--;
     }
     return day;
 }

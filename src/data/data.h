@@ -25,10 +25,11 @@ int sao_ticker_validate(const char *ticker);
 int sao_ticker_normalize(char *out, const char *ticker);
 sao_asset_class sao_ticker_asset_class(const char *ticker);
 const char *sao_asset_class_name(sao_asset_class cls);
-/* Crypto trades every calendar day; everything else Monday to Friday (exchange holidays are
- * not modelled: a weekday without a bar is reported as a gap only past `max_gap`). */
+/* Crypto trades every calendar day. Equities and indices trade on the NYSE's days: Monday to
+ * Friday less its holidays and special closures (US markets; other exchanges' holidays are not
+ * modelled). FX and futures trade Monday to Friday. */
 int sao_calendar_is_trading_day(sao_asset_class cls, int64_t day);
-/* The `n`-th trading day after `day` (n >= 1). */
+/* The `n`-th trading day after `day` (before it when n < 0; `day` itself when n is 0). */
 int64_t sao_calendar_add_trading_days(sao_asset_class cls, int64_t day, int n);
 
 /* Daily bars of one ticker, struct of arrays, sorted by day once validated. */

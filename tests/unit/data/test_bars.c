@@ -1,6 +1,7 @@
 /*
- * Tickers (validation, normalization, asset classes), the trading calendar and the bar series
- * type (growth, row copies, stable sorting).
+ * Tickers (validation, normalization, asset classes), the trading calendar (the NYSE's holidays,
+ * checked against every bar of real US series) and the bar series type (growth, row copies,
+ * stable sorting).
  */
 #include "test.h"
 
@@ -224,5 +225,78 @@ static void test_bars_sort(void)
     sao_bars_dispose(&b);
 }
 
+static void test_holidays(void)
+{
+    static const char *const closed[] = {
+        "2024-01-01", "2024-01-15", "2024-02-19", "2024-03-29", "2024-05-27", "2024-06-19",
+        "2024-07-04", "2024-09-02", "2024-11-28", "2024-12-25", /* every rule of one year */
+        "2023-01-02", /* New Year's Day on a Sunday: Monday */
+        "2022-06-20", /* Juneteenth on a Sunday: Monday */
+        "2021-12-24", /* Christmas on a Saturday: Friday */
+        "2027-01-01", "2025-01-09", "2012-10-29", "2001-09-14", "1994-04-27",
+    };
+    static const char *const open[] = {
+        "2021-12-31", /* New Year's Day 2022 on a Saturday: no Friday closure */
+        "2021-06-18", /* before Juneteenth was a market holiday */
+        "1997-01-20", /* Martin Luther King Jr. Day before 1998 */
+        "2024-11-29", "2024-12-24", "2024-10-14", "2024-11-11", /* half days, bond holidays */
+    };
+    for (size_t i = 0; i < SAO_ARRAY_LEN(closed); i++) {
+        const int64_t d = day_of(closed[i]);
+        if (sao_calendar_is_trading_day(SAO_ASSET_EQUITY, d)) printf("open: %s\n", closed[i]);
+        ASSERT_EQ(sao_calendar_is_trading_day(SAO_ASSET_EQUITY, d), 0);
+        ASSERT_EQ(sao_calendar_is_trading_day(SAO_ASSET_INDEX, d), 0);
+        ASSERT_EQ(sao_calendar_is_trading_day(SAO_ASSET_CRYPTO, d), 1);
+        ASSERT_EQ(sao_calendar_is_trading_day(SAO_ASSET_FX, d), sao_weekday(d) % 6 != 0);
+    }
+    for (size_t i = 0; i < SAO_ARRAY_LEN(open); i++)
+        ASSERT_EQ(sao_calendar_is_trading_day(SAO_ASSET_EQUITY, day_of(open[i])), 1);
+    /* A forecast's dates step over them. */
+    ASSERT_EQ(sao_calendar_add_trading_days(SAO_ASSET_EQUITY, day_of("2024-11-27"), 1),
+              day_of("2024-11-29"));
+    ASSERT_EQ(sao_calendar_add_trading_days(SAO_ASSET_INDEX, day_of("2024-12-20"), 3),
+              day_of("2024-12-26"));
+    ASSERT_EQ(sao_calendar_add_trading_days(SAO_ASSET_EQUITY, day_of("2024-12-26"), -2),
+              day_of("2024-12-23"));
+    ASSERT_EQ(sao_calendar_add_trading_days(SAO_ASSET_FX, day_of("2024-11-27"), 1),
+              day_of("2024-11-28"));
+}
+
+/* Every weekday between a US series' first and last bar is a trading day exactly when the
+ * series has a bar on it. */
+static void check_series(const char *relative, int64_t from)
+{
+    sao_bars bars;
+    sao_bars_init(&bars, NULL);
+    sao_csv_report report;
+    ASSERT_OK(sao_csv_import(&bars, &report, sao_test_shared(relative)));
+    ASSERT_TRUE(bars.count > 1000);
+    size_t i = 0;
+    while (i < bars.count && bars.day[i] < from) i++;
+    size_t checked = 0;
+    for (int64_t d = bars.day[i]; d <= bars.day[bars.count - 1]; d++) {
+        const int has_bar = i < bars.count && bars.day[i] == d;
+        if (has_bar) i++;
+        if (has_bar != sao_calendar_is_trading_day(SAO_ASSET_INDEX, d)) {
+            char text[16];
+            sao_date_format(d, text, sizeof(text));
+            printf("%s: %s %s a bar\n", relative, text, has_bar ? "has" : "lacks");
+        }
+        ASSERT_EQ(has_bar, sao_calendar_is_trading_day(SAO_ASSET_INDEX, d));
+        checked++;
+    }
+    ASSERT_TRUE(checked > 1500);
+    sao_bars_dispose(&bars);
+}
+
+static void test_calendar_against_real_bars(void)
+{
+    const int64_t since_1990 = day_of("1990-01-01");
+    check_series("data/ohlcv/yahoo_daily_GSPC_1990-01-02_2024-09-12_johnvb21.csv", since_1990);
+    check_series("data/ohlcv/yahoo_daily_GSPC_2021-06-25_2026-06-24_recent5y_quantedge.csv",
+                 since_1990);
+    check_series("data/ohlcv/yahoo_daily_MSFT_1990-01-02_2024-09-12_johnvb21.csv", since_1990);
+}
+
 SAO_TEST_MAIN(TEST(test_ticker_validate), TEST(test_ticker_normalize), TEST(test_asset_class),
-              TEST(test_calendar), TEST(test_bars_basics), TEST(test_bars_sort))
+              TEST(test_calendar), TEST(test_holidays), TEST(test_calendar_against_real_bars), TEST(test_bars_basics), TEST(test_bars_sort))
