@@ -380,6 +380,9 @@ typedef struct sao_model_card {
     sao_model_config model;     /* architecture, sizes, dropout, seed */
     int context_length;
     char target[16];            /* "return" or "price" */
+    /* Price targets: close = output * target_scale + target_center (the training split's close
+     * scaler). Return targets: 0 and 1. NaN scale: not recorded (a card of an earlier version). */
+    double target_center, target_scale;
     char scaler[16];            /* "standard" or "minmax" */
     sao_card_input *inputs;     /* [model.input_size], owned */
     int64_t first_day, last_day;     /* the rows the data covered */

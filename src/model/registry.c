@@ -26,6 +26,8 @@ void sao_model_card_init(sao_model_card *card)
     sao_model_config_init(&card->model);
     card->context_length = 60;
     sao_strlcpy(card->target, "return", sizeof(card->target));
+    card->target_center = 0.0;
+    card->target_scale = 1.0;
     sao_strlcpy(card->scaler, "standard", sizeof(card->scaler));
 }
 
@@ -150,6 +152,12 @@ static json_t *card_json(const sao_model_card *c)
     json_object_set_new(root, "context_length", json_integer(c->context_length));
     json_object_set_new(root, "horizon", json_integer(horizon));
     json_object_set_new(root, "target", json_string(c->target));
+    /* What turns a price model's outputs back into closes. */
+    if (strcmp(c->target, "price") == 0 && isfinite(c->target_center) &&
+        isfinite(c->target_scale) && c->target_scale != 0.0)
+        json_object_set_new(root, "target_scaler",
+                            json_pack("{s:f,s:f}", "center", c->target_center, "scale",
+                                      c->target_scale));
 
     json_t *inputs = json_array();
     for (int i = 0; i < c->model.input_size && c->inputs; i++) {
@@ -460,6 +468,22 @@ static int read_card(sao_model_card *c, const json_t *root)
         (rc = get_str(c->scaler, sizeof(c->scaler), root, "scaler", "scaler")))
         return rc;
     if (c->context_length < 1) return missing("context_length", "a positive integer");
+    const int price = strcmp(c->target, "price") == 0;
+    c->target_center = 0.0;
+    c->target_scale = price ? NAN : 1.0; /* a price card without it: not recorded */
+    const json_t *target_scaler = json_object_get(root, "target_scaler");
+    if (target_scaler) {
+        if (!price) return sao_error_set(SAO_ECORRUPT, "model.json: target_scaler on %s targets",
+                                         c->target);
+        if (!json_is_object(target_scaler)) return missing("target_scaler", "an object");
+        if ((rc = get_num(&c->target_center, target_scaler, "center", "target_scaler.center")) ||
+            (rc = get_num(&c->target_scale, target_scaler, "scale", "target_scaler.scale")))
+            return rc;
+        if (!isfinite(c->target_center) || !isfinite(c->target_scale) || c->target_scale == 0.0)
+            return sao_error_set(SAO_ECORRUPT,
+                                 "model.json: target_scaler (%g, %g) is not a usable scaling",
+                                 c->target_center, c->target_scale);
+    }
 
     const json_t *inputs = json_object_get(root, "inputs");
     if (!json_is_array(inputs) || json_array_size(inputs) != (size_t)c->model.input_size)

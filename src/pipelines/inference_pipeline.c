@@ -235,8 +235,8 @@ static void entry_unref(model_entry *e)
     if (e && atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) == 1) entry_free(e);
 }
 
-/* Whether this engine can run the card: the default inputs in their order, return targets (a
- * price model's output scaling is not in model.json) and a horizon that fits a forecast. */
+/* Whether this engine can run the card: the default inputs in their order, return targets or
+ * price targets with their scaling recorded, and a horizon that fits a forecast. */
 static int check_card(const sao_model_card *card)
 {
     size_t count;
@@ -260,11 +260,18 @@ static int check_card(const sao_model_card *card)
                                  card->ticker, card->version, card->inputs[i].name,
                                  card->inputs[i].scaler_center, card->inputs[i].scaler_scale);
     }
-    if (strcmp(card->target, "return") != 0)
-        return sao_error_set(SAO_EUNSUPPORTED,
-                             "%s v%d predicts %s targets, whose scaling model.json does not "
-                             "record; retrain it with return targets",
-                             card->ticker, card->version, card->target);
+    if (strcmp(card->target, "price") == 0) {
+        if (!isfinite(card->target_center) || !isfinite(card->target_scale) ||
+            card->target_scale == 0.0)
+            return sao_error_set(SAO_EUNSUPPORTED,
+                                 "%s v%d predicts price targets, but its model.json does not "
+                                 "record their scaling (an earlier version wrote it); retrain "
+                                 "it with `sao train %s`",
+                                 card->ticker, card->version, card->ticker);
+    } else if (strcmp(card->target, "return") != 0) {
+        return sao_error_set(SAO_EUNSUPPORTED, "%s v%d predicts '%s' targets, which this server "
+                             "does not know", card->ticker, card->version, card->target);
+    }
     if (card->model.horizon < 1 || card->model.horizon > SAO_FORECAST_MAX_HORIZON)
         return sao_error_set(SAO_EUNSUPPORTED, "%s v%d: horizon %d is outside 1..%d", card->ticker,
                              card->version, card->model.horizon, SAO_FORECAST_MAX_HORIZON);
@@ -689,8 +696,10 @@ static int run_model(sao_inference *inf, sao_forecast *fc, model_entry *e,
     if (rc) return sao_error_wrap(rc, "%s v%d: ", fc->ticker, card->version);
 
     fc->last_close = last;
+    const int price = strcmp(card->target, "price") == 0; /* as sao_prep_to_prices */
     for (int k = 0; k < fc->horizon; k++) {
-        fc->close[k] = last * (1.0 + (double)y[k]);
+        fc->close[k] = price ? (double)y[k] * card->target_scale + card->target_center
+                             : last * (1.0 + (double)y[k]);
         if (!isfinite(fc->close[k]))
             return sao_error_set(SAO_ECORRUPT, "%s v%d: output %d is not finite", fc->ticker,
                                  card->version, k);

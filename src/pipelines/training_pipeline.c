@@ -450,6 +450,8 @@ int sao_train_ticker(sao_train_result *res, const char *ticker, const sao_train_
     card->context_length = opts->prep.context_length;
     sao_strlcpy(card->target, opts->prep.target == SAO_PREP_TARGET_PRICE ? "price" : "return",
                 sizeof(card->target));
+    card->target_center = data->target_center;
+    card->target_scale = data->target_scale;
     sao_strlcpy(card->scaler, opts->prep.scaler == SAO_PREP_SCALER_MINMAX ? "minmax" : "standard",
                 sizeof(card->scaler));
     card->inputs = sao_calloc(INPUT_COUNT, sizeof(*card->inputs));

@@ -449,7 +449,56 @@ static void test_card_numbers_must_write_back(void)
     sao_model_free(m);
 }
 
-SAO_TEST_MAIN(TEST(test_policy_names), TEST(test_versions_and_promotion),
+/* A price model's output scaling goes to model.json and comes back; a return model has none;
+ * a price card without it reads as "not recorded" (NaN); a bad one is an error. */
+static void test_price_target_scaling(void)
+{
+    sao_model *m = make_model(4, 5, 11);
+    sao_model_card card, got;
+    make_card(&card, "IBM", m, 0.5);
+    char *text = NULL;
+
+    ASSERT_OK(sao_model_card_to_json(&text, &card)); /* return targets */
+    ASSERT_TRUE(strstr(text, "target_scaler") == NULL);
+    ASSERT_OK(sao_model_card_from_json(&got, text, strlen(text)));
+    ASSERT_TRUE(got.target_center == 0.0 && got.target_scale == 1.0);
+    sao_model_card_dispose(&got);
+    sao_free(text);
+
+    sao_strlcpy(card.target, "price", sizeof(card.target));
+    card.target_center = 150.5;
+    card.target_scale = 20.125;
+    ASSERT_OK(sao_model_card_to_json(&text, &card));
+    ASSERT_CONTAINS(text, "\"target_scaler\"");
+    ASSERT_OK(sao_model_card_from_json(&got, text, strlen(text)));
+    ASSERT_TRUE(got.target_center == 150.5 && got.target_scale == 20.125);
+    sao_model_card_dispose(&got);
+
+    /* Damaged: a zero scale, a scaling on return targets. */
+    char *zero = strstr(text, "20.125");
+    ASSERT_TRUE(zero != NULL);
+    memcpy(zero, "0.0000", 6);
+    ASSERT_EQ(sao_model_card_from_json(&got, text, strlen(text)), SAO_ECORRUPT);
+    ASSERT_CONTAINS(sao_error_last(), "target_scaler");
+    char *target = strstr(text, "\"target\": \"price\"");
+    ASSERT_TRUE(target != NULL);
+    memcpy(target, "\"target\": \"retrn\"", strlen("\"target\": \"retrn\""));
+    ASSERT_EQ(sao_model_card_from_json(&got, text, strlen(text)), SAO_ECORRUPT);
+    sao_free(text);
+
+    /* An earlier version's price card: no scaling recorded. */
+    card.target_scale = NAN;
+    ASSERT_OK(sao_model_card_to_json(&text, &card));
+    ASSERT_TRUE(strstr(text, "target_scaler") == NULL);
+    ASSERT_OK(sao_model_card_from_json(&got, text, strlen(text)));
+    ASSERT_TRUE(isnan(got.target_scale));
+    sao_model_card_dispose(&got);
+    sao_free(text);
+    sao_model_card_dispose(&card);
+    sao_model_free(m);
+}
+
+SAO_TEST_MAIN(TEST(test_policy_names), TEST(test_versions_and_promotion), TEST(test_price_target_scaling),
               TEST(test_card_round_trip_and_load), TEST(test_damaged_files),
               TEST(test_card_must_match_model), TEST(test_training_freezes_recurrent_layers),
               TEST(test_card_numbers_must_write_back))

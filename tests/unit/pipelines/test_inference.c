@@ -309,8 +309,10 @@ static void offline_forecast_of(offline_forecast *out, const char *ticker)
     out->last_close = bars.close[rows - 1];
     out->horizon = card.model.horizon;
     out->version = card.version;
+    const int price = strcmp(card.target, "price") == 0;
     for (int k = 0; k < out->horizon; k++) {
-        out->close[k] = out->last_close * (1.0 + (double)y[k]);
+        out->close[k] = price ? (double)y[k] * card.target_scale + card.target_center
+                              : out->last_close * (1.0 + (double)y[k]);
         out->drift[k] = out->last_close * pow(1.0 + card.eval->drift_return, k + 1);
     }
     sao_free(in);
@@ -369,10 +371,16 @@ static void test_trading_day_dates(void)
     ASSERT_EQ(sao_weekday(fc.day[0]), 6); /* a Saturday */
 }
 
-/* A copy of `from`'s serving model registered for `to` (any valid ticker), with its context and
- * target overridden; returns the version. */
-static int save_copy(const char *from, const char *to, int context, const char *target,
-                     sao_promote_policy policy)
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* A copy of `from`'s serving model registered for `to` (any valid ticker), with its context,
+ * target and price scaling overridden; returns the version. */
+static int save_copy_scaled(const char *from, const char *to, int context, const char *target,
+                            double target_center, double target_scale, sao_promote_policy policy)
 {
     sao_model *model = NULL;
     sao_model_card card;
@@ -380,11 +388,20 @@ static int save_copy(const char *from, const char *to, int context, const char *
     sao_strlcpy(card.ticker, to, sizeof(card.ticker));
     if (context) card.context_length = context;
     if (target) sao_strlcpy(card.target, target, sizeof(card.target));
+    card.target_center = target_center;
+    card.target_scale = target_scale;
     int version, serving;
     ASSERT_OK(sao_registry_save(&version, &serving, model, &card, policy));
     sao_model_card_dispose(&card);
     sao_model_free(model);
     return version;
+}
+
+/* The same with a return model's (absent) scaling. */
+static int save_copy(const char *from, const char *to, int context, const char *target,
+                     sao_promote_policy policy)
+{
+    return save_copy_scaled(from, to, context, target, 0.0, 1.0, policy);
 }
 
 static void expect_error(const char *ticker, int code, const char *needle)
@@ -420,9 +437,17 @@ static void test_errors(void)
     expect_error("NOWIN", SAO_ENOENT,
                  "no online features for NOWIN: run `sao materialize-incremental`");
 
-    /* Price targets: model.json does not record their scaling. */
-    save_copy("^GSPC", "PRICEY", 0, "price", SAO_PROMOTE_ALWAYS);
-    expect_error("PRICEY", SAO_EUNSUPPORTED, "price targets");
+    /* A price model: its outputs are closes through the scaling its card records. */
+    save_copy_scaled("^GSPC", "AAPL", 0, "price", 180.0, 25.0, SAO_PROMOTE_ALWAYS);
+    sleep_ms(250); /* the engine looks at registry.json again */
+    sao_forecast fc;
+    ASSERT_OK(sao_inference_predict(engine, &fc, "AAPL", 0));
+    expect_offline(&fc, "AAPL");
+    ASSERT_TRUE(fabs(fc.close[0] - 180.0) < 25.0 * 10); /* near the center, not near 1 */
+
+    /* Price targets whose scaling model.json does not record (an earlier version's card). */
+    save_copy_scaled("^GSPC", "PRICEY", 0, "price", 0.0, NAN, SAO_PROMOTE_ALWAYS);
+    expect_error("PRICEY", SAO_EUNSUPPORTED, "price targets, but its model.json does not record");
 
     /* A window with a hole: ^GSPC's own window with one RSI value missing, under another name. */
     save_copy("^GSPC", "HOLE", 0, NULL, SAO_PROMOTE_ALWAYS);
@@ -489,12 +514,6 @@ static void test_preload_and_models(void)
     sao_free(models);
     ASSERT_OK(sao_inference_ping(fresh));
     sao_inference_free(fresh);
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
 }
 
 static void expect_same_closes(const sao_forecast *a, const sao_forecast *b)
