@@ -15,144 +15,17 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "redis_server.h"
 #include "test.h"
 
 #define PROJECT "stock_agent_ops"
 #define VIEW "technical_daily"
 
-/* ---- redis-server processes ---- */
+/* ---- redis-server processes (tests/redis_server.h) ---- */
 
-typedef struct test_server {
-    pid_t pid;
-    int port;
-    char dir[512];
-    const char *password;
-    int unix_socket; /* also listen on <dir>/redis.sock */
-} test_server;
-
-static test_server *running[8];
-
-static void kill_all_servers(void)
+static long long raw_integer(const sao_test_redis *s, const char *fmt, const void *key, size_t len)
 {
-    for (size_t i = 0; i < SAO_ARRAY_LEN(running); i++) {
-        if (running[i] && running[i]->pid > 0) {
-            kill(running[i]->pid, SIGKILL);
-            waitpid(running[i]->pid, NULL, 0);
-            running[i]->pid = 0;
-        }
-    }
-}
-
-static redisContext *raw_connect(const test_server *s)
-{
-    struct timeval tv = {1, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", s->port, tv);
-    if (!c || c->err) {
-        if (c) redisFree(c);
-        return NULL;
-    }
-    if (s->password) {
-        redisReply *r = redisCommand(c, "AUTH %s", s->password);
-        int ok = r && r->type != REDIS_REPLY_ERROR;
-        if (r) freeReplyObject(r);
-        if (!ok) {
-            redisFree(c);
-            return NULL;
-        }
-    }
-    return c;
-}
-
-static int answers_ping(const test_server *s)
-{
-    redisContext *c = raw_connect(s);
-    if (!c) return 0;
-    redisReply *r = redisCommand(c, "PING");
-    int ok = r && r->type == REDIS_REPLY_STATUS && !strcmp(r->str, "PONG");
-    if (r) freeReplyObject(r);
-    redisFree(c);
-    return ok;
-}
-
-static void server_start(test_server *s)
-{
-    char port[16];
-    snprintf(port, sizeof(port), "%d", s->port);
-    snprintf(s->dir, sizeof(s->dir), "%s/redis-%d", SAO_TEST_TMPDIR, s->port);
-    ASSERT_OK(sao_mkdir_p(s->dir));
-    char log[600];
-    snprintf(log, sizeof(log), "%s/redis.log", s->dir);
-
-    fflush(stdout); /* or the child's copy of unwritten output is written twice */
-    fflush(stderr);
-    pid_t pid = fork();
-    ASSERT_TRUE(pid >= 0);
-    if (pid == 0) {
-        FILE *out = freopen(log, "a", stdout);
-        if (out) dup2(fileno(stdout), STDERR_FILENO);
-        const char *argv[20];
-        int argc = 0;
-        const char *bin = getenv("SAO_REDIS_SERVER");
-        argv[argc++] = bin && *bin ? bin : "redis-server";
-        argv[argc++] = "--port";
-        argv[argc++] = port;
-        argv[argc++] = "--bind";
-        argv[argc++] = "127.0.0.1";
-        argv[argc++] = "--save";
-        argv[argc++] = "";
-        argv[argc++] = "--appendonly";
-        argv[argc++] = "no";
-        argv[argc++] = "--dir";
-        argv[argc++] = s->dir;
-        if (s->password) {
-            argv[argc++] = "--requirepass";
-            argv[argc++] = s->password;
-        }
-        char socket_path[600];
-        if (s->unix_socket) {
-            snprintf(socket_path, sizeof(socket_path), "%s/redis.sock", s->dir);
-            argv[argc++] = "--unixsocket";
-            argv[argc++] = socket_path;
-            argv[argc++] = "--unixsocketperm";
-            argv[argc++] = "700";
-        }
-        argv[argc] = NULL;
-        execvp(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    s->pid = pid;
-    for (size_t i = 0; i < SAO_ARRAY_LEN(running); i++) {
-        if (!running[i] || running[i] == s) {
-            running[i] = s;
-            break;
-        }
-    }
-    for (int i = 0; i < 1000; i++) {
-        if (answers_ping(s)) return;
-        int status;
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            s->pid = 0;
-            fprintf(stderr, "redis-server exited (status %d); is it installed? log: %s\n", status,
-                    log);
-            exit(1);
-        }
-        usleep(10000);
-    }
-    fprintf(stderr, "redis-server on port %d did not answer PING in 10 s\n", s->port);
-    exit(1);
-}
-
-static void server_stop(test_server *s, int sig)
-{
-    if (s->pid <= 0) return;
-    kill(s->pid, sig);
-    waitpid(s->pid, NULL, 0);
-    s->pid = 0;
-}
-
-static long long raw_integer(const test_server *s, const char *fmt, const void *key, size_t len)
-{
-    redisContext *c = raw_connect(s);
+    redisContext *c = sao_test_redis_connect(s);
     ASSERT_TRUE(c != NULL);
     redisReply *r = key ? redisCommand(c, fmt, key, len) : redisCommand(c, fmt);
     ASSERT_TRUE(r && r->type == REDIS_REPLY_INTEGER);
@@ -162,9 +35,9 @@ static long long raw_integer(const test_server *s, const char *fmt, const void *
     return v;
 }
 
-static void flushall(const test_server *s)
+static void flushall(const sao_test_redis *s)
 {
-    redisContext *c = raw_connect(s);
+    redisContext *c = sao_test_redis_connect(s);
     ASSERT_TRUE(c != NULL);
     redisReply *r = redisCommand(c, "FLUSHALL");
     ASSERT_TRUE(r && r->type == REDIS_REPLY_STATUS);
@@ -174,9 +47,9 @@ static void flushall(const test_server *s)
 
 /* ---- the online store ---- */
 
-static test_server plain_server;
+static sao_test_redis plain_server;
 
-static void config_for(sao_online_config *cfg, const test_server *s)
+static void config_for(sao_online_config *cfg, const sao_test_redis *s)
 {
     memset(cfg, 0, sizeof(*cfg));
     snprintf(cfg->host, sizeof(cfg->host), "127.0.0.1");
@@ -302,7 +175,7 @@ static void test_raw_feast_layout(void)
     ASSERT_EQ(raw_integer(&plain_server, "DBSIZE", NULL, 0), 1);
     ASSERT_EQ(raw_integer(&plain_server, "HLEN %b", key, key_len), 3);
 
-    redisContext *c = raw_connect(&plain_server);
+    redisContext *c = sao_test_redis_connect(&plain_server);
     redisReply *r = redisCommand(c, "HGETALL %b", key, key_len);
     ASSERT_TRUE(r && r->type == REDIS_REPLY_ARRAY && r->elements == 6);
     int seen = 0;
@@ -400,7 +273,7 @@ static void test_only_newer_rows_overwrite(void)
     }
     uint8_t field[4];
     sao_feast_field(field, VIEW, "close");
-    redisContext *c = raw_connect(&plain_server);
+    redisContext *c = sao_test_redis_connect(&plain_server);
     redisReply *r =
         redisCommand(c, "HSET %b %b %b %s %b", key, key_len, field, (size_t)4,
                      "\x29\0\0\0\0\0\0\xf0\x3f", (size_t)9, "_ts:" VIEW, stamp, stamp_len);
@@ -457,9 +330,9 @@ static void test_missing_entity(void)
 }
 
 /* Keys in database `db` of the server, read over TCP. */
-static long long keys_in_db(const test_server *s, int db)
+static long long keys_in_db(const sao_test_redis *s, int db)
 {
-    redisContext *c = raw_connect(s);
+    redisContext *c = sao_test_redis_connect(s);
     ASSERT_TRUE(c != NULL);
     redisReply *r = redisCommand(c, "SELECT %d", db);
     ASSERT_TRUE(r && r->type == REDIS_REPLY_STATUS);
@@ -473,16 +346,16 @@ static long long keys_in_db(const test_server *s, int db)
 }
 
 /* Starts `s` on a free port; `cfg` for it. */
-static void start_on_free_port(test_server *s, sao_online_config *cfg)
+static void start_on_free_port(sao_test_redis *s, sao_online_config *cfg)
 {
     s->port = sao_test_free_port();
-    server_start(s);
+    sao_test_redis_start(s, "redis");
     config_for(cfg, s);
 }
 
 static void test_passwords(void)
 {
-    static test_server secured = {.password = "s3cret-Pa55"};
+    static sao_test_redis secured = {.password = "s3cret-Pa55"};
     sao_online_config cfg;
     start_on_free_port(&secured, &cfg);
     char where[64];
@@ -514,13 +387,13 @@ static void test_passwords(void)
     sao_online_close(online);
 
     ASSERT_EQ(keys_in_db(&secured, 2), 1);
-    server_stop(&secured, SIGTERM);
+    sao_test_redis_stop(&secured, SIGTERM);
 }
 
 static void test_unreachable(void)
 {
     sao_online_config cfg;
-    test_server nobody = {.port = sao_test_free_port()};
+    sao_test_redis nobody = {.port = sao_test_free_port()};
     config_for(&cfg, &nobody);
     cfg.retries = 3;
     sao_online *online = NULL;
@@ -540,7 +413,7 @@ static void test_unreachable(void)
 /* The same store through a Unix socket ("unix:/path"): what `sao up` and the API use. */
 static void test_unix_socket(void)
 {
-    static test_server local = {.unix_socket = 1};
+    static sao_test_redis local = {.unix_socket = 1};
     sao_online_config cfg;
     start_on_free_port(&local, &cfg);
     char conn[700];
@@ -558,7 +431,7 @@ static void test_unix_socket(void)
     online = NULL;
 
     ASSERT_EQ(keys_in_db(&local, 1), 1); /* where TCP clients see it too */
-    server_stop(&local, SIGTERM);
+    sao_test_redis_stop(&local, SIGTERM);
 
     /* No socket there: a clear error naming it, after the retries. */
     snprintf(conn, sizeof(conn), "%s/redis.sock", local.dir); /* a bare path works too */
@@ -671,7 +544,7 @@ static void kill_during_write(int retries, int down_ms)
     pthread_t thread;
     ASSERT_EQ(pthread_create(&thread, NULL, writer_thread, &w), 0);
     /* wait until the first rows have landed, then kill without warning */
-    redisContext *c = raw_connect(&plain_server);
+    redisContext *c = sao_test_redis_connect(&plain_server);
     ASSERT_TRUE(c != NULL);
     long long keys = 0;
     for (int i = 0; i < 20000 && keys < 1000 && !w.done; i++) {
@@ -683,9 +556,9 @@ static void kill_during_write(int retries, int down_ms)
     }
     redisFree(c);
     int killed_mid_write = !w.done;
-    server_stop(&plain_server, SIGKILL);
+    sao_test_redis_stop(&plain_server, SIGKILL);
     usleep((useconds_t)down_ms * 1000);
-    server_start(&plain_server); /* same port and folder; nothing was saved, so it is empty */
+    sao_test_redis_start(&plain_server, "redis"); /* same port and folder; nothing was saved, so it is empty */
     pthread_join(thread, NULL);
     printf("  kill after %lld keys (mid-write: %s), retries %d, down %d ms: writer %s%s%s\n", keys,
            killed_mid_write ? "yes" : "no", retries, down_ms, w.rc ? "failed: " : "succeeded",
@@ -714,9 +587,9 @@ static void test_kill_server_mid_write(void)
 static void test_ping_after_restart(void)
 {
     sao_online *online = connect_plain();
-    server_stop(&plain_server, SIGKILL);
+    sao_test_redis_stop(&plain_server, SIGKILL);
     ASSERT_TRUE(sao_online_ping(online) != 0);
-    server_start(&plain_server);
+    sao_test_redis_start(&plain_server, "redis");
     ASSERT_OK(sao_online_ping(online));
     sao_online_close(online);
 }
@@ -726,10 +599,9 @@ static void setup(void)
     static int started;
     if (started) return;
     started = 1;
-    atexit(kill_all_servers);
     sao_log_set_level(SAO_LOG_ERROR);
     plain_server.port = sao_test_free_port();
-    server_start(&plain_server);
+    sao_test_redis_start(&plain_server, "redis");
 }
 
 #define CASE(fn)                                                                                   \

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "pipelines/pipelines.h"
+#include "redis_server.h"
 #include "test.h"
 
 #define GSPC_CSV "data/ohlcv/yahoo_daily_GSPC_1990-01-02_2024-09-12_johnvb21.csv"
@@ -23,84 +24,13 @@
 #define AAPL_CSV "data/ohlcv/yahoo_daily_AAPL_1990-01-02_2024-09-12_johnvb21.csv"
 #define CONTEXT 20
 
-/* ---- a redis-server of our own ---- */
+/* ---- a redis-server of our own (tests/redis_server.h) ---- */
 
-static pid_t redis_pid;
-static int redis_port;
-
-static void redis_kill(void)
-{
-    if (redis_pid > 0) {
-        kill(redis_pid, SIGKILL);
-        waitpid(redis_pid, NULL, 0);
-        redis_pid = 0;
-    }
-}
+static sao_test_redis redis;
 
 static redisContext *raw_connect(void)
 {
-    struct timeval tv = {1, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", redis_port, tv);
-    if (c && c->err) {
-        redisFree(c);
-        c = NULL;
-    }
-    return c;
-}
-
-static int redis_answers(void)
-{
-    redisContext *c = raw_connect();
-    if (!c) return 0;
-    redisReply *r = redisCommand(c, "PING");
-    int ok = r && r->type == REDIS_REPLY_STATUS;
-    if (r) freeReplyObject(r);
-    redisFree(c);
-    return ok;
-}
-
-static void redis_start(void)
-{
-    char port[16], dir[512], log[600];
-    snprintf(port, sizeof(port), "%d", redis_port);
-    snprintf(dir, sizeof(dir), "%s/inference-redis-%d", SAO_TEST_TMPDIR, redis_port);
-    ASSERT_OK(sao_mkdir_p(dir));
-    snprintf(log, sizeof(log), "%s/redis.log", dir);
-    fflush(stdout); /* or the child's copy of unwritten output is written twice */
-    fflush(stderr);
-    pid_t pid = fork();
-    ASSERT_TRUE(pid >= 0);
-    if (pid == 0) {
-        FILE *out = freopen(log, "a", stdout);
-        if (out) dup2(fileno(stdout), STDERR_FILENO);
-        const char *bin = getenv("SAO_REDIS_SERVER");
-        const char *argv[] = {bin && *bin ? bin : "redis-server",
-                              "--port",
-                              port,
-                              "--bind",
-                              "127.0.0.1",
-                              "--save",
-                              "",
-                              "--appendonly",
-                              "no",
-                              "--dir",
-                              dir,
-                              NULL};
-        execvp(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    redis_pid = pid;
-    for (int i = 0; i < 1000; i++) {
-        if (redis_answers()) return;
-        if (waitpid(pid, NULL, WNOHANG) == pid) {
-            redis_pid = 0;
-            fprintf(stderr, "redis-server exited; is it installed? log: %s\n", log);
-            exit(1);
-        }
-        usleep(10000);
-    }
-    fprintf(stderr, "redis-server on port %d did not answer in 10 s\n", redis_port);
-    exit(1);
+    return sao_test_redis_connect(&redis);
 }
 
 /* Calls of one command since the last CONFIG RESETSTAT (INFO commandstats). */
@@ -201,7 +131,7 @@ static void kill_at_exit(void)
     sao_inference_free(engine);
     engine = NULL;
     sao_fs_repo_free(repo);
-    redis_kill();
+    sao_test_redis_stop(&redis, SIGKILL);
 }
 
 static void setup(void)
@@ -224,10 +154,10 @@ static void setup(void)
     copy_file(SAO_SOURCE_DIR "/feature_store", repo_dir, "feature_store.yaml");
     copy_file(SAO_SOURCE_DIR "/feature_store", repo_dir, "features.yaml");
 
-    redis_port = sao_test_free_port();
-    redis_start();
+    redis.port = sao_test_free_port();
+    sao_test_redis_start(&redis, "inference-redis");
     char conn[64];
-    snprintf(conn, sizeof(conn), "127.0.0.1:%d", redis_port);
+    snprintf(conn, sizeof(conn), "127.0.0.1:%d", redis.port);
     setenv("SAO_REDIS_CONNECTION", conn, 1);
     ASSERT_OK(sao_fs_repo_load(&repo, repo_dir));
     sao_fs_apply_report applied;
@@ -734,7 +664,7 @@ static void test_redis_restart(void)
 {
     sao_forecast fc;
     ASSERT_OK(sao_inference_predict(engine, &fc, "BTC-USD", 1));
-    redis_kill();
+    sao_test_redis_stop(&redis, SIGKILL);
     int rc = sao_inference_predict(engine, &fc, "BTC-USD", 1);
     ASSERT_EQ(rc, SAO_ENET);
     ASSERT_CONTAINS(sao_error_last(), "online store unreachable");
@@ -743,7 +673,7 @@ static void test_redis_restart(void)
     ASSERT_EQ(rc, SAO_ENET);
 
     /* The same port again, empty (no persistence): reachable but without windows at first. */
-    redis_start();
+    sao_test_redis_start(&redis, "inference-redis");
     ASSERT_OK(sao_inference_ping(engine));
     expect_error("BTC-USD", SAO_ENOENT, "no online features for BTC-USD");
     materialize("2024-09-09");
