@@ -199,9 +199,6 @@ typedef struct file_version {
     struct timespec mtime;
 } file_version;
 
-/* One ticker's history, immutable once made: the bars' days, and each history field's values
- * aligned with them. A null is stored as NaN, which the route writes as null like any value
- * that is not finite; an indicator missing on a day of bars is null there. */
 /* A finished answer, shared by the requests that send it (the cache holds one reference). */
 typedef struct history_body {
     atomic_size_t refs;
@@ -210,8 +207,9 @@ typedef struct history_body {
 } history_body;
 
 /* Answers kept per ticker, each at most HISTORY_BODY_MAX bytes: a dashboard asks the same few
- * ranges again and again, and copying a kept answer costs far less than writing it (a year of
- * every field is about 270 kB). They go with the entry, so new files drop them too. */
+ * ranges again and again, and sending a kept answer (shared, not copied) costs far less than
+ * writing it (a year of every field is about 270 kB). They go with the entry, so new files
+ * drop them too. */
 #define HISTORY_BODIES 4
 #define HISTORY_BODY_MAX ((size_t)4 * 1024 * 1024)
 
@@ -221,6 +219,10 @@ typedef struct body_slot {
     uint64_t used;      /* the entry's clock when last served: the oldest is replaced */
 } body_slot;
 
+/* One ticker's history, immutable once made (but for its kept answers): the bars' days, and
+ * each history field's values aligned with them. A null is stored as NaN, which the route
+ * writes as null like any value that is not finite; an indicator missing on a day of bars is
+ * null there. */
 typedef struct history_entry {
     struct history_entry *prev, *next; /* in the cache, most recently used first */
     int listed;                        /* in the cache's list (bodies are kept only then) */
