@@ -99,8 +99,8 @@ static inline void sao_test_redis_start(sao_test_redis *s, const char *name)
         int argc = 0;
         const char *bin = getenv("SAO_REDIS_SERVER");
         argv[argc++] = bin && *bin ? bin : "redis-server";
-        const char *common[] = {"--port", port,          "--bind", "127.0.0.1", "--save",
-                                "",       "--appendonly", "no",    "--dir",     s->dir};
+        const char *common[] = {"--port", port,           "--bind", "127.0.0.1", "--save",
+                                "",       "--appendonly", "no",     "--dir",     s->dir};
         for (size_t i = 0; i < SAO_ARRAY_LEN(common); i++) argv[argc++] = common[i];
         if (s->password) {
             argv[argc++] = "--requirepass";

@@ -214,9 +214,9 @@ typedef struct history_body {
 #define HISTORY_BODY_MAX ((size_t)4 * 1024 * 1024)
 
 typedef struct body_slot {
-    char *key;          /* the parameters that made it (body_key); NULL: empty slot */
+    char *key; /* the parameters that made it (body_key); NULL: empty slot */
     history_body *body;
-    uint64_t used;      /* the entry's clock when last served: the oldest is replaced */
+    uint64_t used; /* the entry's clock when last served: the oldest is replaced */
 } body_slot;
 
 /* One ticker's history, immutable once made (but for its kept answers): the bars' days, and
@@ -577,8 +577,7 @@ static char *body_key(sao_arena *arena, int64_t from, int64_t to, long limit,
 }
 
 /* A kept answer for `key`, with a reference for the caller; NULL when there is none. */
-static history_body *body_find(sao_api_history_cache *cache, history_entry *entry,
-                               const char *key)
+static history_body *body_find(sao_api_history_cache *cache, history_entry *entry, const char *key)
 {
     history_body *found = NULL;
     pthread_mutex_lock(&cache->lock);
@@ -598,8 +597,8 @@ static history_body *body_find(sao_api_history_cache *cache, history_entry *entr
 /* Keeps a copy of an answer in the entry while it is in the cache, in place of the least
  * recently served one; the cache then drops its oldest tickers if it went over its bytes.
  * Returns the copy with a reference for the caller, or NULL when nothing was kept. */
-static history_body *body_keep(sao_api_history_cache *cache, history_entry *entry,
-                               const char *key, const char *data, size_t len)
+static history_body *body_keep(sao_api_history_cache *cache, history_entry *entry, const char *key,
+                               const char *data, size_t len)
 {
     if (len > HISTORY_BODY_MAX) return NULL;
     history_body *body = sao_malloc(sizeof(*body) + len + 1);

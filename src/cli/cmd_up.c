@@ -27,25 +27,26 @@
 
 void sao_cmd_up_help(FILE *out)
 {
-    fprintf(out,
-            "usage: sao up [--offline] [--no-train] [--port P]\n\n"
-            "Runs the whole local stack and serves it until Ctrl-C:\n"
-            "  1. starts a private redis-server on 127.0.0.1 (data in $SAO_HOME/redis; port 6379,\n"
-            "     or a free one when 6379 is taken; the stack itself talks to it through the Unix\n"
-            "     socket $SAO_HOME/redis/redis.sock), unless SAO_REDIS_CONNECTION names a Redis;\n"
-            "  2. ingests the demo universe (^GSPC, AAPL, BTC-USD) from Yahoo Finance, or real\n"
-            "     CSV files when offline: $SAO_HOME/demo (scripts/fetch_demo_data.sh) and\n"
-            "     SAO_DATA_DIR;\n"
-            "  3. applies the feature repository and materializes the online store;\n"
-            "  4. trains a ^GSPC parent model and up to %d children from it, for tickers that have\n"
-            "     no model yet (skipped with --no-train);\n"
-            "  5. serves the API on http://SAO_API_HOST:SAO_API_PORT (127.0.0.1:8000).\n\n"
-            "Ctrl-C (or SIGTERM) stops the server after in-flight requests and then the Redis it\n"
-            "started. Running it again reuses the stored data, features and models.\n\n"
-            "  --offline     do not try Yahoo Finance; import local CSV files only\n"
-            "  --no-train    serve whatever models exist, train none\n"
-            "  --port P      API port (overrides SAO_API_PORT)\n",
-            MAX_CHILDREN);
+    fprintf(
+        out,
+        "usage: sao up [--offline] [--no-train] [--port P]\n\n"
+        "Runs the whole local stack and serves it until Ctrl-C:\n"
+        "  1. starts a private redis-server on 127.0.0.1 (data in $SAO_HOME/redis; port 6379,\n"
+        "     or a free one when 6379 is taken; the stack itself talks to it through the Unix\n"
+        "     socket $SAO_HOME/redis/redis.sock), unless SAO_REDIS_CONNECTION names a Redis;\n"
+        "  2. ingests the demo universe (^GSPC, AAPL, BTC-USD) from Yahoo Finance, or real\n"
+        "     CSV files when offline: $SAO_HOME/demo (scripts/fetch_demo_data.sh) and\n"
+        "     SAO_DATA_DIR;\n"
+        "  3. applies the feature repository and materializes the online store;\n"
+        "  4. trains a ^GSPC parent model and up to %d children from it, for tickers that have\n"
+        "     no model yet (skipped with --no-train);\n"
+        "  5. serves the API on http://SAO_API_HOST:SAO_API_PORT (127.0.0.1:8000).\n\n"
+        "Ctrl-C (or SIGTERM) stops the server after in-flight requests and then the Redis it\n"
+        "started. Running it again reuses the stored data, features and models.\n\n"
+        "  --offline     do not try Yahoo Finance; import local CSV files only\n"
+        "  --no-train    serve whatever models exist, train none\n"
+        "  --port P      API port (overrides SAO_API_PORT)\n",
+        MAX_CHILDREN);
 }
 
 /* ---- signals: a dedicated thread waits for SIGINT/SIGTERM ---- */
@@ -170,7 +171,8 @@ static int start_redis(int *port_out, char *socket_out, size_t socket_size)
      * less kernel work than over loopback TCP); the TCP port serves other shells. A path too
      * long for a socket address leaves TCP alone. */
     int len = snprintf(socket_path, sizeof(socket_path), "%s/redis.sock", dir);
-    const int use_socket = len > 0 && (size_t)len <= SAO_UNIX_SOCKET_PATH_MAX && (size_t)len < socket_size;
+    const int use_socket =
+        len > 0 && (size_t)len <= SAO_UNIX_SOCKET_PATH_MAX && (size_t)len < socket_size;
     int port = port_is_free(6379) ? 6379 : free_port();
     if (port < 0) return sao_error_set(SAO_EIO, "no free loopback port for redis-server");
     char port_arg[16];
@@ -188,9 +190,9 @@ static int start_redis(int *port_out, char *socket_out, size_t socket_size)
             dup2(null_fd, STDIN_FILENO);
             dup2(null_fd, STDOUT_FILENO);
         }
-        char *args[] = {"redis-server", "--port", port_arg, "--bind", "127.0.0.1",
-                        "--dir", dir, "--logfile", log_path, "--save", "300 1",
-                        "--appendonly", "no", "--protected-mode", "yes",
+        char *args[] = {"redis-server", "--port", port_arg, "--bind", "127.0.0.1", "--dir", dir,
+                        "--logfile", log_path, "--save", "300 1", "--appendonly", "no",
+                        "--protected-mode", "yes",
                         /* last: left out when the path does not fit */
                         "--unixsocket", socket_path, "--unixsocketperm", "700", NULL};
         if (!use_socket) args[15] = NULL;

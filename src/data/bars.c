@@ -163,14 +163,14 @@ static size_t nyse_holidays(int year, int64_t out[NYSE_HOLIDAYS_MAX])
     size_t n = 0;
     out[n++] = observed(year, 1, 1, 0);
     if (year >= 1998) out[n++] = nth_weekday(year, 1, 1, 3); /* Martin Luther King Jr. Day */
-    out[n++] = nth_weekday(year, 2, 1, 3);                    /* Washington's Birthday */
-    out[n++] = easter_sunday(year) - 2;                       /* Good Friday */
-    out[n++] = last_weekday(year, 5, 1);                      /* Memorial Day */
-    if (year >= 2022) out[n++] = observed(year, 6, 19, 1);    /* Juneteenth */
-    out[n++] = observed(year, 7, 4, 1);                       /* Independence Day */
-    out[n++] = nth_weekday(year, 9, 1, 1);                    /* Labor Day */
-    out[n++] = nth_weekday(year, 11, 4, 4);                   /* Thanksgiving */
-    out[n++] = observed(year, 12, 25, 1);                     /* Christmas */
+    out[n++] = nth_weekday(year, 2, 1, 3);                   /* Washington's Birthday */
+    out[n++] = easter_sunday(year) - 2;                      /* Good Friday */
+    out[n++] = last_weekday(year, 5, 1);                     /* Memorial Day */
+    if (year >= 2022) out[n++] = observed(year, 6, 19, 1);   /* Juneteenth */
+    out[n++] = observed(year, 7, 4, 1);                      /* Independence Day */
+    out[n++] = nth_weekday(year, 9, 1, 1);                   /* Labor Day */
+    out[n++] = nth_weekday(year, 11, 4, 4);                  /* Thanksgiving */
+    out[n++] = observed(year, 12, 25, 1);                    /* Christmas */
     for (size_t i = 0; i < SAO_ARRAY_LEN(nyse_special_closures); i++) {
         const char *text = nyse_special_closures[i];
         int64_t day;

@@ -155,9 +155,9 @@ static json_t *card_json(const sao_model_card *c)
     /* What turns a price model's outputs back into closes. */
     if (strcmp(c->target, "price") == 0 && isfinite(c->target_center) &&
         isfinite(c->target_scale) && c->target_scale != 0.0)
-        json_object_set_new(root, "target_scaler",
-                            json_pack("{s:f,s:f}", "center", c->target_center, "scale",
-                                      c->target_scale));
+        json_object_set_new(
+            root, "target_scaler",
+            json_pack("{s:f,s:f}", "center", c->target_center, "scale", c->target_scale));
 
     json_t *inputs = json_array();
     for (int i = 0; i < c->model.input_size && c->inputs; i++) {
@@ -473,8 +473,9 @@ static int read_card(sao_model_card *c, const json_t *root)
     c->target_scale = price ? NAN : 1.0; /* a price card without it: not recorded */
     const json_t *target_scaler = json_object_get(root, "target_scaler");
     if (target_scaler) {
-        if (!price) return sao_error_set(SAO_ECORRUPT, "model.json: target_scaler on %s targets",
-                                         c->target);
+        if (!price)
+            return sao_error_set(SAO_ECORRUPT, "model.json: target_scaler on %s targets",
+                                 c->target);
         if (!json_is_object(target_scaler)) return missing("target_scaler", "an object");
         if ((rc = get_num(&c->target_center, target_scaler, "center", "target_scaler.center")) ||
             (rc = get_num(&c->target_scale, target_scaler, "scale", "target_scaler.scale")))

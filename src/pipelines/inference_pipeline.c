@@ -269,8 +269,10 @@ static int check_card(const sao_model_card *card)
                                  "it with `sao train %s`",
                                  card->ticker, card->version, card->ticker);
     } else if (strcmp(card->target, "return") != 0) {
-        return sao_error_set(SAO_EUNSUPPORTED, "%s v%d predicts '%s' targets, which this server "
-                             "does not know", card->ticker, card->version, card->target);
+        return sao_error_set(SAO_EUNSUPPORTED,
+                             "%s v%d predicts '%s' targets, which this server "
+                             "does not know",
+                             card->ticker, card->version, card->target);
     }
     if (card->model.horizon < 1 || card->model.horizon > SAO_FORECAST_MAX_HORIZON)
         return sao_error_set(SAO_EUNSUPPORTED, "%s v%d: horizon %d is outside 1..%d", card->ticker,

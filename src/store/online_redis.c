@@ -98,7 +98,6 @@ static int parse_bool(const char *s, int *out)
     return 0;
 }
 
-
 static int parse_unix_path(sao_online_config *cfg, const char *tok, size_t len)
 {
     const char *path = tok;
@@ -107,8 +106,10 @@ static int parse_unix_path(sao_online_config *cfg, const char *tok, size_t len)
         len -= 5;
     }
     if (len == 0 || path[0] != '/')
-        return sao_error_set(SAO_EINVAL, "redis address '%.*s': a Unix socket needs an absolute "
-                             "path (unix:/path/redis.sock)", (int)(len + (size_t)(path - tok)), tok);
+        return sao_error_set(SAO_EINVAL,
+                             "redis address '%.*s': a Unix socket needs an absolute "
+                             "path (unix:/path/redis.sock)",
+                             (int)(len + (size_t)(path - tok)), tok);
     if (len > SAO_UNIX_SOCKET_PATH_MAX)
         return sao_error_set(SAO_EINVAL,
                              "redis address: the Unix socket path is %zu bytes, longer than "
@@ -436,8 +437,10 @@ int sao_online_connect(sao_online **out, const sao_online_config *cfg)
     SAO_ASSERT(out && cfg);
     if (!cfg->host[0]) return sao_error_set(SAO_EINVAL, "redis: no host configured");
     if (cfg->unix_socket && (cfg->host[0] != '/' || strlen(cfg->host) > SAO_UNIX_SOCKET_PATH_MAX))
-        return sao_error_set(SAO_EINVAL, "redis: '%s' is not an absolute socket path of at most "
-                             "%d bytes", cfg->host, SAO_UNIX_SOCKET_PATH_MAX);
+        return sao_error_set(SAO_EINVAL,
+                             "redis: '%s' is not an absolute socket path of at most "
+                             "%d bytes",
+                             cfg->host, SAO_UNIX_SOCKET_PATH_MAX);
     if (!cfg->unix_socket && (cfg->port < 1 || cfg->port > 65535))
         return sao_error_set(SAO_EINVAL, "redis: port %d is not 1..65535", cfg->port);
     if (cfg->db < 0) return sao_error_set(SAO_EINVAL, "redis: db %d is negative", cfg->db);

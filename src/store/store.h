@@ -246,7 +246,7 @@ int sao_feast_decode_timestamp(int64_t *seconds, int32_t *nanos, const void *dat
 #define SAO_UNIX_SOCKET_PATH_MAX 107
 
 typedef struct sao_online_config {
-    char host[256]; /* a host name or address; with unix_socket, the socket's path */
+    char host[256];  /* a host name or address; with unix_socket, the socket's path */
     int port;        /* unused with unix_socket */
     int unix_socket; /* connect to the Unix socket at `host` */
     int db;

@@ -18,7 +18,8 @@ static void compile_routes_once(void)
 {
     if (routes) return;
     routes = sao_calloc(sao_api__route_count, sizeof(*routes));
-    for (size_t i = 0; i < sao_api__route_count; i++) compile_route(&routes[i], &sao_api__routes[i]);
+    for (size_t i = 0; i < sao_api__route_count; i++)
+        compile_route(&routes[i], &sao_api__routes[i]);
 }
 
 static void check_path(const char *path, sao_arena *arena)

@@ -14,8 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "store/store.h"
 #include "redis_server.h"
+#include "store/store.h"
 #include "test.h"
 
 #define PROJECT "stock_agent_ops"
@@ -558,7 +558,8 @@ static void kill_during_write(int retries, int down_ms)
     int killed_mid_write = !w.done;
     sao_test_redis_stop(&plain_server, SIGKILL);
     usleep((useconds_t)down_ms * 1000);
-    sao_test_redis_start(&plain_server, "redis"); /* same port and folder; nothing was saved, so it is empty */
+    sao_test_redis_start(&plain_server,
+                         "redis"); /* same port and folder; nothing was saved, so it is empty */
     pthread_join(thread, NULL);
     printf("  kill after %lld keys (mid-write: %s), retries %d, down %d ms: writer %s%s%s\n", keys,
            killed_mid_write ? "yes" : "no", retries, down_ms, w.rc ? "failed: " : "succeeded",

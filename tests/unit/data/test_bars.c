@@ -299,4 +299,5 @@ static void test_calendar_against_real_bars(void)
 }
 
 SAO_TEST_MAIN(TEST(test_ticker_validate), TEST(test_ticker_normalize), TEST(test_asset_class),
-              TEST(test_calendar), TEST(test_holidays), TEST(test_calendar_against_real_bars), TEST(test_bars_basics), TEST(test_bars_sort))
+              TEST(test_calendar), TEST(test_holidays), TEST(test_calendar_against_real_bars),
+              TEST(test_bars_basics), TEST(test_bars_sort))

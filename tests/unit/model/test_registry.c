@@ -498,7 +498,7 @@ static void test_price_target_scaling(void)
     sao_model_free(m);
 }
 
-SAO_TEST_MAIN(TEST(test_policy_names), TEST(test_versions_and_promotion), TEST(test_price_target_scaling),
-              TEST(test_card_round_trip_and_load), TEST(test_damaged_files),
-              TEST(test_card_must_match_model), TEST(test_training_freezes_recurrent_layers),
-              TEST(test_card_numbers_must_write_back))
+SAO_TEST_MAIN(TEST(test_policy_names), TEST(test_versions_and_promotion),
+              TEST(test_price_target_scaling), TEST(test_card_round_trip_and_load),
+              TEST(test_damaged_files), TEST(test_card_must_match_model),
+              TEST(test_training_freezes_recurrent_layers), TEST(test_card_numbers_must_write_back))
