@@ -16,7 +16,8 @@ void sao_cmd_train_help(FILE *out)
             "usage: sao train TICKER [--arch lstm|gru] [--hidden N] [--layers N] [--dropout X]\n"
             "                 [--context N] [--horizon N] [--epochs N] [--batch N] [--lr X]\n"
             "                 [--parent TICKER|none] [--transfer freeze|finetune] [--seed N]\n"
-            "                 [--threads N] [--promote always|if-better|never]\n\n"
+            "                 [--threads N] [--promote always|if-better|never]\n"
+            "                 [--target return|price]\n\n"
             "Trains a forecaster of the next closes on the ticker's stored data (run 'sao ingest'\n"
             "first), scores it on the test split against persistence and drift, and writes\n"
             "$SAO_HOME/models/TICKER/vN/{model.safetensors,model.json}.\n\n"
@@ -37,11 +38,13 @@ void sao_cmd_train_help(FILE *out)
             "  --threads N       training threads, each on a slice of the batch (default 1; results\n"
             "                    repeat for a fixed count)\n"
             "  --promote P       if-better (default: serve when the validation loss is not worse\n"
-            "                    than the serving version's), always or never\n\n"
+            "                    than the serving version's), always or never\n"
+            "  --target T        return (default): the next closes as returns of the last close;\n"
+            "                    price: the closes themselves, scaled by the training split's\n"
+            "                    close scaler (recorded in model.json for serving)\n\n"
             "Inputs (stationary, so the model never sees a price level):");
     for (size_t i = 0; i < count; i++) fprintf(out, "%s %s", i ? "," : "", names[i]);
-    fprintf(out, ".\nTargets are the next closes as returns of the last close; the scaler is\n"
-                 "fitted on the training split only.\n\n"
+    fprintf(out, ".\nThe scalers are fitted on the training split only.\n\n"
                  "Exit status: 0 when a version was written, 1 on failure, 2 on usage errors.\n");
 }
 
@@ -142,6 +145,14 @@ int sao_cmd_train(int argc, char **argv)
             if (r < 0) goto usage;
             if (sao_promote_policy_parse(v, &opts.promote) != 0) {
                 fprintf(stderr, "sao train: --promote: %s\n", sao_error_last());
+                goto usage;
+            }
+        } else if ((r = sao_cli_option(argc, argv, &i, "target", &v)) != 0) {
+            if (r < 0) goto usage;
+            if (strcmp(v, "return") == 0) opts.prep.target = SAO_PREP_TARGET_RETURN;
+            else if (strcmp(v, "price") == 0) opts.prep.target = SAO_PREP_TARGET_PRICE;
+            else {
+                fprintf(stderr, "sao train: --target must be return or price, not '%s'\n", v);
                 goto usage;
             }
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {

@@ -351,6 +351,13 @@ static int load_parent(sao_model **out, sao_model_card *card, const char *parent
             goto fail;
         }
     }
+    const char *target = opts->prep.target == SAO_PREP_TARGET_PRICE ? "price" : "return";
+    if (strcmp(c.target, target) != 0) {
+        rc = sao_error_set(SAO_EINVAL,
+                           "parent %s v%d predicts %s targets, this run %s (pass --target %s)",
+                           parent, c.version, c.target, target, c.target);
+        goto fail;
+    }
     if (c.context_length != opts->prep.context_length || c.model.horizon != opts->prep.horizon) {
         rc = sao_error_set(SAO_EINVAL,
                            "parent %s v%d has context %d and horizon %d, this run %d and %d "

@@ -129,7 +129,23 @@ check "folds past the data exit 1" [ "$rc" -eq 1 ]
 check "folds past the data are explained" contains "$err" "do not fit"
 "$SAO" train --help | grep -q -- "--promote"; rc=$?
 check "help lists the options" [ "$rc" -eq 0 ]
+err=$("$SAO" train AAPL --target level 2>&1); rc=$?
+check "bad target exits 2" [ "$rc" -eq 2 ]
+check "bad target is named" contains "$err" "--target must be return or price"
+err=$("$SAO" train AAPL "${small[@]}" --parent ^GSPC --target price 2>&1); rc=$?
+check "a parent of other targets exits 1" [ "$rc" -eq 1 ]
+check "a parent of other targets is explained" contains "$err" "predicts return targets"
 set -e
+
+# --- price targets: the card records the scaling that serving needs -----------------------------
+out=$("$SAO" train AAPL "${small[@]}" --target price --promote never)
+version=$(sed -nE 's/^wrote AAPL v([0-9]+) .*/\1/p' <<<"$out")
+check "a price model is written" [ -n "$version" ]
+card=$(cat "$SAO_HOME/models/AAPL/v$version/model.json")
+check "its card says price" contains "$card" '"target": "price"'
+check "its card records the scaling" contains "$card" '"target_scaler": {'
+out=$("$SAO" evaluate AAPL --version "$version")
+check "it is evaluated in prices" contains "$out" "persistence  all"
 
 echo "$pass passed, $fails failed"
 [ "$fails" -eq 0 ]
