@@ -160,37 +160,6 @@ static long percent_decode(char *dst, const char *src, size_t len, int plus_spac
     return (long)out;
 }
 
-/* Length of the valid UTF-8 sequence at s (at most `left` bytes), or 0 when it is not one
- * (overlong forms, surrogates and code points above U+10FFFF are invalid). */
-static size_t utf8_sequence(const unsigned char *s, size_t left)
-{
-    unsigned char c = s[0];
-    if (c < 0x80) return 1;
-    size_t need;
-    unsigned cp;
-    if (c >= 0xc2 && c <= 0xdf) {
-        need = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        need = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        need = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (left < need) return 0;
-    for (size_t i = 1; i < need; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((need == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (need == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    return need;
-}
-
 /* Whether s[0..len) is UTF-8 text without control characters (what a handler may put in a JSON
  * string or a file name without further checks). */
 static int is_clean_text(const char *s, size_t len)
@@ -198,7 +167,7 @@ static int is_clean_text(const char *s, size_t len)
     const unsigned char *p = (const unsigned char *)s;
     for (size_t i = 0; i < len;) {
         if (p[i] < 0x20 || p[i] == 0x7f) return 0;
-        size_t n = utf8_sequence(p + i, len - i);
+        size_t n = sao_utf8_sequence(p + i, len - i);
         if (!n) return 0;
         i += n;
     }
@@ -211,7 +180,7 @@ static void sanitize_text(char *s)
     unsigned char *p = (unsigned char *)s;
     size_t len = strlen(s);
     for (size_t i = 0; i < len;) {
-        size_t n = p[i] < 0x20 || p[i] == 0x7f ? 0 : utf8_sequence(p + i, len - i);
+        size_t n = p[i] < 0x20 || p[i] == 0x7f ? 0 : sao_utf8_sequence(p + i, len - i);
         if (!n) {
             p[i++] = '?';
             continue;

@@ -196,6 +196,11 @@ int64_t sao_days_from_civil(int year, int month, int day);
 void sao_civil_from_days(int64_t days, int *year, int *month, int *day);
 /* 0 Sunday .. 6 Saturday */
 int sao_weekday(int64_t days);
+/* Length of the well-formed UTF-8 sequence at s (at most `left` bytes, left >= 1), or 0 when it
+ * is not one: overlong forms, surrogates and code points past U+10FFFF are malformed. */
+size_t sao_utf8_sequence(const unsigned char *s, size_t left);
+/* Whether s[0..len) is well-formed UTF-8 throughout (NUL bytes included, as code point 0). */
+int sao_utf8_valid(const void *s, size_t len);
 /* Parses YYYY-MM-DD, YYYY/M/D, YYYY-MM-DDTHH:MM:SS[...] (time ignored). SAO_EPARSE on bad input. */
 int sao_date_parse(const char *s, size_t len, int64_t *days);
 /* Writes YYYY-MM-DD into buf (at least 11 bytes). */

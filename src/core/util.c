@@ -73,6 +73,42 @@ void sao_civil_from_days(int64_t z, int *year, int *month, int *day)
     *day = (int)d;
 }
 
+size_t sao_utf8_sequence(const unsigned char *s, size_t left)
+{
+    const unsigned char c = s[0];
+    if (c < 0x80) return 1;
+    size_t need;
+    unsigned char lo = 0x80, hi = 0xbf; /* the second byte's range rules out the bad forms */
+    if (c >= 0xc2 && c <= 0xdf) {
+        need = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        need = 3;
+        if (c == 0xe0) lo = 0xa0; /* overlong */
+        if (c == 0xed) hi = 0x9f; /* surrogates */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        need = 4;
+        if (c == 0xf0) lo = 0x90; /* overlong */
+        if (c == 0xf4) hi = 0x8f; /* past U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (left < need || s[1] < lo || s[1] > hi) return 0;
+    for (size_t i = 2; i < need; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf) return 0;
+    return need;
+}
+
+int sao_utf8_valid(const void *s, size_t len)
+{
+    const unsigned char *p = s;
+    for (size_t i = 0; i < len;) {
+        const size_t n = sao_utf8_sequence(p + i, len - i);
+        if (!n) return 0;
+        i += n;
+    }
+    return 1;
+}
+
 int sao_weekday(int64_t days)
 {
     return (int)(days >= -4 ? (days + 4) % 7 : (days + 5) % 7 + 6);

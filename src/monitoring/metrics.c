@@ -477,39 +477,13 @@ void sao_monitoring__format_number(char *buf, size_t size, double value)
     }
 }
 
-/* Length of the well-formed UTF-8 sequence at p, or 0 (overlong forms, surrogates and code
- * points past U+10FFFF are malformed). */
-static size_t utf8_sequence(const unsigned char *p)
-{
-    unsigned char c = p[0];
-    if (c < 0x80) return 1;
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        if (c == 0xe0) lo = 0xa0;
-        if (c == 0xed) hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        if (c == 0xf0) lo = 0x90;
-        if (c == 0xf4) hi = 0x8f;
-    } else {
-        return 0;
-    }
-    if (p[1] < lo || p[1] > hi) return 0;
-    for (size_t i = 2; i < len; i++)
-        if (p[i] < 0x80 || p[i] > 0xbf) return 0;
-    return len;
-}
-
 /* Appends help text (quote 0) or a label value (quote 1) with the format's escapes. Malformed
  * UTF-8 becomes U+FFFD: Prometheus rejects a whole scrape over one bad byte, and label values
  * can come from requests. */
 int sao_monitoring__append_escaped(sao_buf *out, const char *text, int quote)
 {
     const unsigned char *p = (const unsigned char *)text;
+    const unsigned char *const end = p + strlen(text);
     const unsigned char *run = p;
     int rc = 0;
     while (*p) {
@@ -522,7 +496,7 @@ int sao_monitoring__append_escaped(sao_buf *out, const char *text, int quote)
         } else if (*p == '"' && quote) {
             escape = "\\\"";
         } else if (*p >= 0x80) {
-            len = utf8_sequence(p);
+            len = sao_utf8_sequence(p, (size_t)(end - p));
             if (!len) {
                 escape = "\xef\xbf\xbd";
                 len = 1;

@@ -148,43 +148,6 @@ static uint64_t f64_bits(double d)
     return u;
 }
 
-/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF), as protobuf requires
- * of `string` fields. */
-static int utf8_valid(const uint8_t *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        uint8_t c = s[i];
-        size_t need;
-        uint32_t cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xc2 && c <= 0xdf) {
-            need = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            need = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            need = 3;
-            cp = c & 0x07;
-        } else {
-            return 0;
-        }
-        if (len - i - 1 < need) return 0;
-        for (size_t k = 1; k <= need; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) return 0;
-            cp = cp << 6 | (s[i + k] & 0x3f);
-        }
-        if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += need + 1;
-    }
-    return 1;
-}
-
 /* Puts a sao_buf back to `len` bytes after a failed append sequence. */
 static void buf_truncate(sao_buf *out, size_t len)
 {
@@ -203,7 +166,7 @@ static int key_value_bytes(uint8_t *scratch, const void **bytes, size_t *len, ui
         if (v->as.str.len && !v->as.str.data)
             return sao_error_set(SAO_EINVAL, "entity key '%s': NULL string", key);
         if (v->type == SAO_FEAST_STRING &&
-            !utf8_valid((const uint8_t *)v->as.str.data, v->as.str.len))
+            !sao_utf8_valid((const uint8_t *)v->as.str.data, v->as.str.len))
             return sao_error_set(SAO_EINVAL, "entity key '%s': value is not valid UTF-8", key);
         if (v->as.str.len > UINT32_MAX)
             return sao_error_set(SAO_EINVAL, "entity key '%s': value too long", key);
@@ -439,7 +402,7 @@ int sao_feast_encode_value(sao_buf *out, const sao_feast_value *value)
             break;
         }
         if (value->type == SAO_FEAST_STRING &&
-            !utf8_valid((const uint8_t *)value->as.str.data, value->as.str.len)) {
+            !sao_utf8_valid((const uint8_t *)value->as.str.data, value->as.str.len)) {
             rc = sao_error_set(SAO_EINVAL, "feast string value is not valid UTF-8");
             break;
         }
@@ -648,7 +611,7 @@ int sao_feast_decode_value(sao_feast_value *out, const void *data, size_t len, s
         case VAL_STRING:
             if ((rc = expect_wire("feast value", field, wire, WIRE_LEN))) return rc;
             if ((rc = read_len(&c, &bytes, &n))) return rc;
-            if (field == VAL_STRING && !utf8_valid(bytes, n))
+            if (field == VAL_STRING && !sao_utf8_valid(bytes, n))
                 return sao_error_set(SAO_ECORRUPT, "feast value: string is not valid UTF-8");
             v.type = field == VAL_STRING ? SAO_FEAST_STRING : SAO_FEAST_BYTES;
             str = bytes;

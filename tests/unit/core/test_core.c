@@ -228,7 +228,40 @@ static void test_log_default_sink_lines(void)
     sao_free(text);
 }
 
+static void test_utf8(void)
+{
+    static const struct {
+        const char *bytes;
+        size_t len, first; /* the first sequence's length, 0: malformed */
+    } cases[] = {
+        {"a", 1, 1},
+        {"\xc3\xa9", 2, 2},
+        {"\xe2\x82\xac", 3, 3},
+        {"\xf0\x9f\x98\x80", 4, 4},
+        {"\xf4\x8f\xbf\xbf", 4, 4}, /* U+10FFFF */
+        {"\xc0\xaf", 2, 0},         /* overlong '/' */
+        {"\xc1\xbf", 2, 0},
+        {"\xe0\x80\xaf", 3, 0}, /* overlong */
+        {"\xed\xa0\x80", 3, 0}, /* a surrogate */
+        {"\xf0\x80\x80\xaf", 4, 0},
+        {"\xf4\x90\x80\x80", 4, 0}, /* past U+10FFFF */
+        {"\xf5\x80\x80\x80", 4, 0},
+        {"\x80", 1, 0},             /* a lone continuation */
+        {"\xe2\x82", 2, 0},         /* cut short */
+        {"\xe2\x28\xa1", 3, 0},     /* a bad continuation */
+    };
+    for (size_t i = 0; i < SAO_ARRAY_LEN(cases); i++) {
+        const unsigned char *b = (const unsigned char *)cases[i].bytes;
+        ASSERT_EQ(sao_utf8_sequence(b, cases[i].len), cases[i].first);
+        ASSERT_EQ(sao_utf8_valid(b, cases[i].len), cases[i].first == cases[i].len);
+    }
+    ASSERT_TRUE(sao_utf8_valid("caf\xc3\xa9 \xe2\x82\xac", 9));
+    ASSERT_TRUE(!sao_utf8_valid("caf\xc3", 4));
+    ASSERT_TRUE(sao_utf8_valid("", 0));
+}
+
 SAO_TEST_MAIN(TEST(test_error_codes), TEST(test_buf_cap_is_an_error), TEST(test_arena),
               TEST(test_dates), TEST(test_config), TEST(test_atomic_write),
               TEST(test_backoff_grows_with_jitter), TEST(test_url_escape),
-              TEST(test_log_levels_and_sink), TEST(test_log_default_sink_lines))
+              TEST(test_log_levels_and_sink), TEST(test_log_default_sink_lines),
+              TEST(test_utf8))
