@@ -333,6 +333,20 @@ static history_entry *entry_drop(sao_api_history_cache *cache, history_entry *en
     return --entry->refs == 0 ? entry : NULL;
 }
 
+/* Drops the least recently used entries until the cache is within its bounds (the caller holds
+ * the lock); the ones no request holds land in `freed` (at most HISTORY_CACHE_TICKERS + 1), for
+ * the caller to free after unlocking. Returns their count. */
+static size_t shrink_to_bounds(sao_api_history_cache *cache, history_entry **freed)
+{
+    size_t n = 0;
+    while (cache->last &&
+           (cache->count > HISTORY_CACHE_TICKERS || cache->bytes > HISTORY_CACHE_BYTES)) {
+        history_entry *last = entry_drop(cache, cache->last);
+        if (last) freed[n++] = last;
+    }
+    return n;
+}
+
 static void history_release(sao_api_history_cache *cache, history_entry *entry)
 {
     if (!entry) return;
@@ -545,10 +559,7 @@ static int history_acquire(history_entry **out, sao_api_history_cache *cache, co
         cache->count++;
         cache->bytes += entry->bytes;
         list_push_first(cache, entry);
-        while (cache->count > HISTORY_CACHE_TICKERS || cache->bytes > HISTORY_CACHE_BYTES) {
-            history_entry *last = entry_drop(cache, cache->last);
-            if (last) dropped[dropped_count++] = last;
-        }
+        dropped_count += shrink_to_bounds(cache, dropped + dropped_count);
     }
     pthread_mutex_unlock(&cache->lock);
     for (size_t i = 0; i < dropped_count; i++) entry_free(dropped[i]);
@@ -637,10 +648,7 @@ static history_body *body_keep(sao_api_history_cache *cache, history_entry *entr
         slot->used = ++entry->clock;
         entry->bytes += bytes;
         cache->bytes += bytes;
-        while (cache->bytes > HISTORY_CACHE_BYTES && cache->last) {
-            history_entry *last = entry_drop(cache, cache->last);
-            if (last) dropped[dropped_count++] = last;
-        }
+        dropped_count += shrink_to_bounds(cache, dropped + dropped_count);
     }
     pthread_mutex_unlock(&cache->lock);
     sao_free(old_key);

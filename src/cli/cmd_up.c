@@ -190,12 +190,17 @@ static int start_redis(int *port_out, char *socket_out, size_t socket_size)
             dup2(null_fd, STDIN_FILENO);
             dup2(null_fd, STDOUT_FILENO);
         }
-        char *args[] = {"redis-server", "--port", port_arg, "--bind", "127.0.0.1", "--dir", dir,
+        char *base[] = {"redis-server", "--port", port_arg, "--bind", "127.0.0.1", "--dir", dir,
                         "--logfile", log_path, "--save", "300 1", "--appendonly", "no",
-                        "--protected-mode", "yes",
-                        /* last: left out when the path does not fit */
-                        "--unixsocket", socket_path, "--unixsocketperm", "700", NULL};
-        if (!use_socket) args[15] = NULL;
+                        "--protected-mode", "yes"};
+        char *args[SAO_ARRAY_LEN(base) + 5];
+        size_t argc = 0;
+        for (size_t i = 0; i < SAO_ARRAY_LEN(base); i++) args[argc++] = base[i];
+        if (use_socket) {
+            char *socket_args[] = {"--unixsocket", socket_path, "--unixsocketperm", "700"};
+            for (size_t i = 0; i < SAO_ARRAY_LEN(socket_args); i++) args[argc++] = socket_args[i];
+        }
+        args[argc] = NULL;
         execvp("redis-server", args);
         _exit(127);
     }

@@ -147,9 +147,12 @@ static int64_t observed(int year, int month, int day, int saturday_on_friday)
 }
 
 /* Closures outside the rules since 1990: national days of mourning, 9/11, Hurricane Sandy. */
-static const char *const nyse_special_closures[] = {
-    "1994-04-27", "2001-09-11", "2001-09-12", "2001-09-13", "2001-09-14", "2004-06-11",
-    "2007-01-02", "2012-10-29", "2012-10-30", "2018-12-05", "2025-01-09",
+static const struct {
+    short year;
+    signed char month, day;
+} nyse_special_closures[] = {
+    {1994, 4, 27}, {2001, 9, 11}, {2001, 9, 12}, {2001, 9, 13}, {2001, 9, 14}, {2004, 6, 11},
+    {2007, 1, 2},  {2012, 10, 29}, {2012, 10, 30}, {2018, 12, 5}, {2025, 1, 9},
 };
 
 #define NYSE_HOLIDAYS_MAX 16
@@ -171,14 +174,10 @@ static size_t nyse_holidays(int year, int64_t out[NYSE_HOLIDAYS_MAX])
     out[n++] = nth_weekday(year, 9, 1, 1);                   /* Labor Day */
     out[n++] = nth_weekday(year, 11, 4, 4);                  /* Thanksgiving */
     out[n++] = observed(year, 12, 25, 1);                    /* Christmas */
-    for (size_t i = 0; i < SAO_ARRAY_LEN(nyse_special_closures); i++) {
-        const char *text = nyse_special_closures[i];
-        int64_t day;
-        int y, m, d;
-        SAO_ASSERT(sao_date_parse(text, strlen(text), &day) == 0);
-        sao_civil_from_days(day, &y, &m, &d);
-        if (y == year && n < NYSE_HOLIDAYS_MAX) out[n++] = day;
-    }
+    for (size_t i = 0; i < SAO_ARRAY_LEN(nyse_special_closures); i++)
+        if (nyse_special_closures[i].year == year && n < NYSE_HOLIDAYS_MAX)
+            out[n++] = sao_days_from_civil(year, nyse_special_closures[i].month,
+                                           nyse_special_closures[i].day);
     return n;
 }
 
