@@ -585,6 +585,18 @@ static void test_kill_server_mid_write(void)
     kill_during_write(4, 300); /* retries outlast the outage: the write may finish */
 }
 
+/* A server ignores SIGPIPE and says so: the store drops its per-command guard, and a write to a
+ * server killed mid-way still fails cleanly. Refused while SIGPIPE has its default action. Last:
+ * the switch is for good. */
+static void test_sigpipe_ignored(void)
+{
+    signal(SIGPIPE, SIG_DFL);
+    ASSERT_EQ(sao_online_sigpipe_ignored(), 0);
+    signal(SIGPIPE, SIG_IGN);
+    ASSERT_EQ(sao_online_sigpipe_ignored(), 1);
+    kill_during_write(0, 50);
+}
+
 static void test_ping_after_restart(void)
 {
     sao_online *online = connect_plain();
@@ -622,6 +634,7 @@ CASE(test_unix_socket)
 CASE(test_unreachable)
 CASE(test_kill_server_mid_write)
 CASE(test_ping_after_restart)
+CASE(test_sigpipe_ignored)
 
 SAO_TEST_MAIN({"test_write_read_round_trip", run_test_write_read_round_trip},
               {"test_raw_feast_layout", run_test_raw_feast_layout},
@@ -630,4 +643,5 @@ SAO_TEST_MAIN({"test_write_read_round_trip", run_test_write_read_round_trip},
               {"test_passwords", run_test_passwords}, {"test_unix_socket", run_test_unix_socket},
               {"test_unreachable", run_test_unreachable},
               {"test_kill_server_mid_write", run_test_kill_server_mid_write},
-              {"test_ping_after_restart", run_test_ping_after_restart})
+              {"test_ping_after_restart", run_test_ping_after_restart},
+              {"test_sigpipe_ignored", run_test_sigpipe_ignored})
